@@ -1,0 +1,1 @@
+"""Typed Python client of the custody ledger: compile, deploy, sign, send, decode."""

@@ -1,0 +1,77 @@
+"""One mapping from domain exceptions to RFC 9457 ``application/problem+json`` responses.
+
+Routes raise domain exceptions; they never build HTTPExceptions by hand. Every problem carries
+a stable ``code`` that clients can switch on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chain_client import errors as ce
+
+__all__ = ["ProblemError", "install_error_handlers", "problem_response"]
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemError(Exception):
+    """A gateway-level problem with an HTTP status and a stable code."""
+
+    def __init__(self, status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def problem_response(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"urn:custody:problem:{code}", "title": title, "status": status, "code": code}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _status_of(exc: ce.CustodyClientError) -> int:
+    if isinstance(exc, ce.NodeError | ce.NotDeployed):
+        return 503
+    if isinstance(exc, ce.TransactionTimeout):
+        return 504
+    if isinstance(exc, ce.ContractRevert):
+        return 409
+    return 500
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(ce.CustodyClientError)
+    async def _client_error(_: Request, exc: ce.CustodyClientError) -> JSONResponse:
+        extra: dict[str, Any] = {}
+        if isinstance(exc, ce.ContractRevert):
+            extra = {"error": exc.name, "arguments": exc.arguments}
+        return problem_response(_status_of(exc), exc.code, type(exc).__name__, str(exc), **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        return problem_response(
+            422, "request.invalid", "Invalid request", "The request does not match the schema.", errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "http.not_found", 405: "http.method_not_allowed"}.get(exc.status_code, f"http.{exc.status_code}")
+        return problem_response(exc.status_code, code, str(exc.detail))

@@ -1,0 +1,52 @@
+"""Gateway settings, from the environment with the prefix ``CUSTODY_`` (pydantic-settings)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["LOCAL_CHAIN_IDS", "Settings", "get_settings"]
+
+# Chain ids of development networks, where Anvil's public mnemonic may sign.
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+
+
+class Settings(BaseSettings):
+    """Everything the stack needs; each field is ``CUSTODY_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CUSTODY_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".data"), description="Chain state, deployments, database, documents.")
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8000, ge=0, le=65535)
+    rpc_url: str | None = Field(default=None, description="External EVM node; unset runs the embedded Anvil.")
+    chain_id: int = Field(default=31337, gt=0)
+    anvil_port: int = Field(default=8545, ge=0, le=65535, description="Port of the embedded Anvil; 0 picks one.")
+    block_time: float | None = Field(default=None, gt=0, description="Anvil interval mining; unset automines.")
+    deployer_key: SecretStr | None = Field(default=None, description="Key that deploys and administers contracts.")
+
+    @field_validator("rpc_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def embedded_node(self) -> bool:
+        return self.rpc_url is None
+
+    @property
+    def deployments_dir(self) -> Path:
+        return self.data_dir / "deployments"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,122 @@
+"""The run command (`python -m gateway.stack`, what ./scripts/start execs) as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chain_client.node import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    env.update(CUSTODY_DATA_DIR=str(data_dir), CUSTODY_GATEWAY_PORT=str(free_port()), CUSTODY_ANVIL_PORT="0")
+    env.update(extra)
+    return env
+
+
+def _start(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.stack"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_health(url: str, process: subprocess.Popen[str], timeout: float = 30) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"stack exited early: {process.stderr.read() if process.stderr else ''}")
+        try:
+            return dict(httpx.get(f"{url}/health", timeout=1).json())
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("the stack did not become healthy")
+
+
+def _anvil_pids() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "anvil-linux-amd64/bin/anvil"], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "data"
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    out, _ = process.communicate(timeout=30)
+    return process.returncode, out
+
+
+def test_start_serves_and_state_survives_a_restart(data_dir: Path) -> None:
+    env = _env(data_dir)
+    before = _anvil_pids()
+    process = _start(env)
+    url = f"http://127.0.0.1:{env['CUSTODY_GATEWAY_PORT']}"
+    first = _wait_health(url, process)
+    code, out = _stop(process)
+    assert code == 0, out
+    assert f"Gateway        {url}" in out and f"{url}/docs" in out
+    assert _anvil_pids() == before, "Ctrl-C must stop the node it started"
+    assert (data_dir / "anvil" / "state.json").exists()
+
+    process = _start(env)
+    second = _wait_health(url, process)
+    _stop(process)
+    assert second["contracts"] == first["contracts"], "the same deployment is found after a restart"
+    assert isinstance(second["latest_block"], int) and second["latest_block"] >= int(str(first["latest_block"]))
+
+
+def _run_to_error(env: dict[str, str]) -> tuple[int, str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.stack"], env=env, capture_output=True, text=True, timeout=60
+    )
+    return result.returncode, result.stderr
+
+
+def test_gateway_port_taken(data_dir: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        code, err = _run_to_error(_env(data_dir, CUSTODY_GATEWAY_PORT=str(s.getsockname()[1])))
+    assert code == 1
+    assert "already in use" in err and "CUSTODY_GATEWAY_PORT" in err and "Traceback" not in err
+
+
+def test_unreachable_rpc_url(data_dir: Path) -> None:
+    code, err = _run_to_error(_env(data_dir, CUSTODY_RPC_URL=f"http://127.0.0.1:{free_port()}"))
+    assert code == 1
+    assert "No EVM node answers" in err and "Traceback" not in err
+
+
+def test_wrong_chain_id(data_dir: Path, anvil) -> None:  # type: ignore[no-untyped-def]
+    code, err = _run_to_error(_env(data_dir, CUSTODY_RPC_URL=anvil.rpc_url, CUSTODY_CHAIN_ID="5"))
+    assert code == 1
+    assert "chain id 31337" in err and "Traceback" not in err
+
+
+def test_corrupt_deployment_record(data_dir: Path) -> None:
+    record = data_dir / "deployments" / "31337.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"chain_id": 31337, "contracts": {"CustodyLedger": {"address": 5}}}))
+    code, err = _run_to_error(_env(data_dir))
+    assert code == 1
+    assert "corrupt" in err and "Delete" in err and "Traceback" not in err
