@@ -74,7 +74,6 @@ def _check_port_free(host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/start", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--demo", action="store_true", help="seed a small demo supply network")
     parser.parse_args(argv)
     try:
         settings = Settings()
