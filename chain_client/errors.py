@@ -138,10 +138,18 @@ class ContractRevert(TransactionError):
 
 
 _COMPONENTS = ("Custody", "AccessControl", "ERC721", "ERC1155", "ECDSA", "EIP712", "Pausable", "Nonces")
+# OpenZeppelin errors that carry no component prefix in their name.
+_UNPREFIXED = {
+    "InvalidAccountNonce": "signature.invalid_nonce",
+    "EnforcedPause": "pausable.enforced_pause",
+    "ExpectedPause": "pausable.expected_pause",
+}
 
 
 def revert_code(name: str) -> str:
     """Stable error code of a Solidity custom error name: component prefix + snake case."""
+    if name in _UNPREFIXED:
+        return _UNPREFIXED[name]
     for component in _COMPONENTS:
         if name.startswith(component) and len(name) > len(component):
             return f"{_snake(component)}.{_snake(name[len(component) :])}"

@@ -94,7 +94,7 @@ class AnvilConfig:
     block_time: float | None = None  # None: automine, one block per transaction
     state_path: Path | None = None  # load at start, dump periodically and at exit
     state_interval: int = 2  # seconds between periodic dumps (a kill -9 loses at most this much)
-    accounts: int = 10
+    accounts: int = 20  # index 19 is the local relayer (gateway.core.chain.RELAYER_INDEX)
     mnemonic: str = ANVIL_DEFAULT_MNEMONIC
     gas_limit: int = 30_000_000
     log_path: Path | None = None

@@ -92,10 +92,13 @@ class KeystoreSigner(LocalSigner):
         return f"KeystoreSigner({self.address}, {self.path})"
 
 
-def create_keystore(path: Path, passphrase: str, private_key: bytes | None = None) -> str:
-    """Writes an encrypted keystore v3 file (mode 0600) and returns its address."""
+def create_keystore(path: Path, passphrase: str, private_key: bytes | None = None, scrypt_n: int = 2**18) -> str:
+    """Writes an encrypted keystore v3 file (scrypt, mode 0600) and returns its address.
+
+    ``scrypt_n`` is the scrypt work factor: 2**18 (geth's "standard") by default; tests lower it.
+    """
     account = Account.from_key(private_key) if private_key else Account.create()
-    encrypted = Account.encrypt(account.key, passphrase)
+    encrypted = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=scrypt_n)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -108,17 +108,18 @@ class TxSender:
             raise self._revert(exc) from None
         return int(estimate * self.gas_headroom)
 
-    def _fees(self) -> dict[str, int]:
-        block = self.w3.eth.get_block("latest")
-        base_fee = int(block.get("baseFeePerGas", 0) or 0)
-        return {"maxFeePerGas": 2 * base_fee + self.priority_fee_wei, "maxPriorityFeePerGas": self.priority_fee_wei}
-
     def send(self, tx: dict[str, Any], *, gas: int | None = None) -> str:
         """Signs and sends ``tx`` (to/data/value); returns the transaction hash at once."""
         tx = {k: v for k, v in tx.items() if k not in ("from", "nonce", "gas", "gasPrice")}
-        tx["gas"] = gas if gas is not None else self.estimate_gas(tx)
+        block = self.w3.eth.get_block("latest")
+        if gas is None:
+            # headroom, but never above what a block can hold
+            gas = min(self.estimate_gas(tx), int(block["gasLimit"]))
+        base_fee = int(block.get("baseFeePerGas", 0) or 0)
+        tx["gas"] = gas
         tx["chainId"] = self.chain_id
-        tx.update(self._fees())
+        tx["maxFeePerGas"] = 2 * base_fee + self.priority_fee_wei
+        tx["maxPriorityFeePerGas"] = self.priority_fee_wei
         lock = self.nonces.lock(self.address)
         with lock:
             tx["nonce"] = self.nonces.take(self.address)

@@ -9,24 +9,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import os
+import secrets
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
 from chain_client.artifacts import load_artifact
 from chain_client.deploy import Deployment, DeploymentRecord, deploy
 from chain_client.errors import CustodyClientError, PortInUse
-from chain_client.ledger import CONTRACT_NAME
+from chain_client.ledger import CONTRACT_NAME, RELAY_NAME, CustodyLedgerClient
 from chain_client.node import AnvilConfig, AnvilNode, wait_for_rpc
-from chain_client.reverts import RevertDecoder
 from chain_client.tx import TxSender, connect
 from gateway.core.chain import admin_signer
 from gateway.core.config import Settings
+from gateway.core.services import Services
+from gateway.demo import seed_demo
 from gateway.main import create_app
 
-__all__ = ["ensure_deployed", "main", "running_node"]
+__all__ = ["ensure_admin_key", "ensure_deployed", "local_settings", "main", "running_node"]
 
 
 @contextlib.contextmanager
@@ -49,15 +54,21 @@ def running_node(settings: Settings) -> Iterator[str]:
 
 
 def ensure_deployed(settings: Settings, rpc_url: str) -> Deployment:
-    """Deploys the ledger unless the record for this chain points at live code."""
+    """Deploys the ledger (and, through its constructor, its relay) unless the record for this
+    chain points at live code; records both."""
     w3 = connect(rpc_url)
     chain_id = int(w3.eth.chain_id)
     record = DeploymentRecord(settings.data_dir, chain_id)
-    if record.is_live(w3, CONTRACT_NAME):
+    if record.is_live(w3, CONTRACT_NAME) and record.is_live(w3, RELAY_NAME):
         return record.get(CONTRACT_NAME)
     signer = admin_signer(settings)
-    sender = TxSender(w3, signer, RevertDecoder([load_artifact(CONTRACT_NAME).abi]))
-    return deploy(sender, CONTRACT_NAME, signer.address, record=record)
+    sender = TxSender(w3, signer, CustodyLedgerClient.revert_decoder())
+    ledger = deploy(sender, CONTRACT_NAME, signer.address, record=record)
+    relay = CustodyLedgerClient(sender, ledger.address).relay_address
+    record.put(
+        dataclasses.replace(ledger, name=RELAY_NAME, address=relay, input_hash=load_artifact(RELAY_NAME).input_hash)
+    )
+    return ledger
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -72,15 +83,49 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def _local_secret(path: Path) -> Path:
+    """A random secret kept in the data folder (mode 0600), made on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path
+
+
+def local_settings(settings: Settings) -> Settings:
+    """On the embedded local chain, fill in what production must configure: a keystore passphrase."""
+    if settings.embedded_node and settings.keystore_secret() is None:
+        secret = _local_secret(settings.data_dir / "keystore-passphrase")
+        return settings.model_copy(update={"keystore_passphrase_file": secret})
+    return settings
+
+
+def ensure_admin_key(services: Services) -> Path | None:
+    """Creates the first admin API key when there is none, written to the data folder (0600)."""
+    if any(k.kind == "admin" and k.revoked_at is None for k in services.api_keys.list()):
+        return None
+    path = services.settings.data_dir / "admin-api-key"
+    created = services.api_keys.create("admin", name="bootstrap admin")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(created.key + "\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/start", description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
+    parser.add_argument("--demo", action="store_true", help="seed a demo supply network (demo-credentials.json)")
+    args = parser.parse_args(argv)
     try:
-        settings = Settings()
+        settings = local_settings(Settings())
         _check_port_free(settings.gateway_host, settings.gateway_port)
         with running_node(settings) as rpc_url:
             deployment = ensure_deployed(settings, rpc_url)
             app = create_app(settings, rpc_url=rpc_url)
+            services: Services = app.state.services
+            admin_key_file = ensure_admin_key(services)
+            demo = seed_demo(services) if args.demo else None
             base = f"http://{settings.gateway_host}:{settings.gateway_port}"
             kind = "embedded Anvil" if settings.embedded_node else "external node"
             print(
@@ -90,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"  Health         {base}/health\n"
                 f"  EVM node       {rpc_url} (chain id {settings.chain_id}, {kind})\n"
                 f"  {CONTRACT_NAME:<14} {deployment.address}\n"
+                f"  {RELAY_NAME:<14} {DeploymentRecord(settings.data_dir, settings.chain_id).get(RELAY_NAME).address}\n"
                 f"  Data folder    {settings.data_dir}\n"
-                "Press Ctrl-C to stop.\n",
+                + (f"  Admin API key  {admin_key_file} (new)\n" if admin_key_file else "")
+                + (f"  Demo network   {demo}\n" if demo else "")
+                + "Press Ctrl-C to stop.\n",
                 flush=True,
             )
             server = uvicorn.Server(

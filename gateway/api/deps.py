@@ -1,15 +1,19 @@
-"""Dependency shortcuts shared by the routers."""
+"""Dependency shortcuts shared by the routers: settings, chain, services, and who is calling."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
+from gateway.api.errors import ProblemError
 from gateway.core.chain import ChainContext
 from gateway.core.config import Settings, get_settings
+from gateway.core.services import Services
+from gateway.partner.apikeys import ApiKeyError, Principal
 
-__all__ = ["ChainDep", "SettingsDep"]
+__all__ = ["AdminDep", "ChainDep", "PartnerDep", "ReaderDep", "ServicesDep", "SettingsDep"]
 
 
 def get_chain(request: Request) -> ChainContext:
@@ -17,5 +21,43 @@ def get_chain(request: Request) -> ChainContext:
     return chain
 
 
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChainDep = Annotated[ChainContext, Depends(get_chain)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_principal(services: ServicesDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if not authorization:
+        detail = "Send `Authorization: Bearer <API key>`."
+        raise ProblemError(401, "auth.missing_key", "Authentication required", detail, headers=challenge)
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        raise ProblemError(401, "auth.invalid_key", "Invalid credentials", "Use the Bearer scheme.", headers=challenge)
+    try:
+        return services.api_keys.authenticate(key.strip())
+    except ApiKeyError as exc:
+        raise ProblemError(
+            401, exc.code, "Invalid credentials", str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+
+
+def require(scope: str, kind: str | None = None) -> Callable[[Principal], Principal]:
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if kind is not None and principal.kind != kind:
+            raise ProblemError(403, "auth.forbidden", "Forbidden", f"This needs a {kind} API key.")
+        if not principal.has(scope):
+            raise ProblemError(403, "auth.scope", "Forbidden", f"This API key lacks the {scope!r} scope.")
+        return principal
+
+    return check
+
+
+PartnerDep = Annotated[Principal, Depends(require("submit", "partner"))]
+ReaderDep = Annotated[Principal, Depends(require("read"))]
+AdminDep = Annotated[Principal, Depends(require("admin", "admin"))]

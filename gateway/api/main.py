@@ -2,7 +2,9 @@
 
 from fastapi import APIRouter
 
-from gateway.api.routes import health
+from gateway.api.routes import admin, health, partner
 
 api_router = APIRouter()
 api_router.include_router(health.router)
+api_router.include_router(partner.router)
+api_router.include_router(admin.router)

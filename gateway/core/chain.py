@@ -13,7 +13,7 @@ from chain_client.signers import LocalSigner, Signer
 from chain_client.tx import connect
 from gateway.core.config import LOCAL_CHAIN_IDS, Settings
 
-__all__ = ["ChainContext", "admin_signer"]
+__all__ = ["RELAYER_INDEX", "ChainContext", "admin_signer", "relayer_signer"]
 
 
 def admin_signer(settings: Settings) -> Signer:
@@ -26,6 +26,22 @@ def admin_signer(settings: Settings) -> Signer:
             "cannot administer it. Set CUSTODY_DEPLOYER_KEY to the admin's private key."
         )
     return LocalSigner.from_mnemonic(ANVIL_DEFAULT_MNEMONIC, 0)
+
+
+def relayer_signer(settings: Settings) -> Signer:
+    """The account that pays gas for relayed operations: CUSTODY_RELAYER_KEY, or on local chains
+    a public Anvil dev account reserved for it (index 19, used by nothing else)."""
+    if settings.relayer_key is not None:
+        return LocalSigner(settings.relayer_key.get_secret_value())
+    if settings.chain_id not in LOCAL_CHAIN_IDS:
+        raise CustodyClientError(
+            f"Chain id {settings.chain_id} is not a local development chain: set CUSTODY_RELAYER_KEY to the key "
+            "of a funded account that relays partner operations."
+        )
+    return LocalSigner.from_mnemonic(ANVIL_DEFAULT_MNEMONIC, RELAYER_INDEX)
+
+
+RELAYER_INDEX = 19
 
 
 @dataclass

@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     anvil_port: int = Field(default=8545, ge=0, le=65535, description="Port of the embedded Anvil; 0 picks one.")
     block_time: float | None = Field(default=None, gt=0, description="Anvil interval mining; unset automines.")
     deployer_key: SecretStr | None = Field(default=None, description="Key that deploys and administers contracts.")
+    relayer_key: SecretStr | None = Field(default=None, description="Key that pays gas to relay partner operations.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset: SQLite in the data folder.")
+    keystore_passphrase: SecretStr | None = Field(default=None, description="Passphrase of custodial keystores.")
+    keystore_passphrase_file: Path | None = Field(default=None, description="File holding that passphrase.")
+    keystore_scrypt_n: int = Field(default=2**18, ge=2**10, description="scrypt work factor of new keystores.")
+    confirmations: int = Field(default=1, ge=1, description="Blocks on top before a submission is confirmed.")
+    run_worker: bool = Field(default=True, description="Run the outbox worker in this process.")
+    batch_size: int = Field(default=200, ge=1, le=1000, description="Most submissions per relay transaction.")
 
     @field_validator("rpc_url", mode="before")
     @classmethod
@@ -45,6 +53,17 @@ class Settings(BaseSettings):
     @property
     def deployments_dir(self) -> Path:
         return self.data_dir / "deployments"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    def keystore_secret(self) -> str | None:
+        if self.keystore_passphrase is not None:
+            return self.keystore_passphrase.get_secret_value()
+        if self.keystore_passphrase_file is not None:
+            return self.keystore_passphrase_file.read_text(encoding="utf-8").strip()
+        return None
 
 
 @functools.cache

@@ -16,7 +16,7 @@ def test_health_reports_chain_block_and_contracts(gateway: Gateway) -> None:
     body = response.json()
     assert body["chain_id"] == 31337
     assert isinstance(body["latest_block"], int) and body["latest_block"] >= 1
-    assert set(body["contracts"]) == {"CustodyLedger"}
+    assert set(body["contracts"]) == {"CustodyLedger", "CustodyRelay"}
     assert body["contracts"]["CustodyLedger"].startswith("0x")
 
 

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from chain_client.artifacts import load_artifact
 from chain_client.deploy import DeploymentRecord, deploy
 from chain_client.errors import ChainIdMismatch, NodeNotReachable, PortInUse, ToolchainError
 from chain_client.events import ItemRegistered
-from chain_client.ledger import PARTNER_ROLE, REGISTRAR_ROLE, CustodyLedgerClient, object_id
-from chain_client.models import Registration
+from chain_client.ledger import CustodyLedgerClient, object_id
+from chain_client.models import PartnerRole, Registration
 from chain_client.node import ANVIL_DEFAULT_MNEMONIC, AnvilConfig, AnvilNode, free_port, wait_for_rpc
-from chain_client.reverts import RevertDecoder
 from chain_client.signers import LocalSigner
 from chain_client.tx import TxSender, connect
 
@@ -25,7 +23,7 @@ pytestmark = pytest.mark.integration
 def _ledger(node: AnvilNode, address: str | None = None, record: DeploymentRecord | None = None) -> CustodyLedgerClient:
     w3 = connect(node.rpc_url)
     admin = LocalSigner.from_mnemonic(ANVIL_DEFAULT_MNEMONIC, 0)
-    sender = TxSender(w3, admin, RevertDecoder([load_artifact("CustodyLedger").abi]))
+    sender = TxSender(w3, admin, CustodyLedgerClient.revert_decoder())
     if address is None:
         address = deploy(sender, "CustodyLedger", admin.address, record=record).address
     return CustodyLedgerClient(sender, address)
@@ -38,9 +36,8 @@ def test_restart_with_persisted_state_keeps_the_chain(tmp_path: Path) -> None:
     with AnvilNode(config) as node:
         ledger = _ledger(node, record=record)
         admin = ledger.sender.address
-        ledger.grant_role(REGISTRAR_ROLE, admin)
-        ledger.grant_role(PARTNER_ROLE, admin)
-        ledger.register_item(Registration(epc=epc, lot="P1"), admin)
+        partner_id = ledger.register_partner("maker", PartnerRole.MANUFACTURER, [admin]).events[0].partner_id  # type: ignore[attr-defined]
+        ledger.register_item(Registration(epc=epc, lot="P1"))
         block = ledger.sender.w3.eth.block_number
     assert config.state_path is not None and config.state_path.exists()
 
@@ -49,7 +46,7 @@ def test_restart_with_persisted_state_keeps_the_chain(tmp_path: Path) -> None:
         ledger = _ledger(node, reloaded.get("CustodyLedger").address)
         assert reloaded.is_live(ledger.sender.w3, "CustodyLedger")
         assert ledger.sender.w3.eth.block_number == block
-        assert ledger.custodian_of(object_id(epc)) == admin
+        assert ledger.custodian_of(object_id(epc)) == partner_id
         events = [e for e in ledger.get_events() if isinstance(e, ItemRegistered)]
         assert [e.epc for e in events] == [epc]  # past logs are still served after the reload
 

@@ -38,7 +38,7 @@ def _start(env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def _wait_health(url: str, process: subprocess.Popen[str], timeout: float = 30) -> dict[str, object]:
+def _wait_health(url: str, process: subprocess.Popen[str], timeout: float = 120) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

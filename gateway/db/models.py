@@ -1,0 +1,3 @@
+"""Imports every module that declares tables, so Alembic sees the whole schema."""
+
+import gateway.partner.tables  # noqa: F401

@@ -1,0 +1,1 @@
+"""Partner submissions: API keys, the durable outbox, operations and their encoding."""

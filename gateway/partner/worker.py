@@ -1,0 +1,477 @@
+"""The outbox worker: signs, batches and relays pending submissions; confirms them; recovers.
+
+Each round it
+1. finalises relay transactions it sent (receipts → confirmed/failed per entry, using the
+   relay's ``SignedCallExecuted``/``SignedCallFailed`` markers to attribute events to entries);
+   replaces a transaction stuck longer than ``stuck_after`` (same nonce, fees +25 %);
+2. takes pending submissions in order, signs custodial ones (EIP-712, next relay nonce of the
+   partner's account), checks partner-signed ones (nonce in sequence, deadline), and sends them as
+   one ``executeSignedBatch`` from the relayer account.
+
+Durability: the signed raw transaction and the submissions' new state are committed in one
+database transaction *before* the raw transaction is handed to the node. After a crash, rows
+that say "submitted" point at a stored raw transaction: if the node has it (or mined it) the
+worker waits; if the node lost it (restart), the same bytes are sent again. A resent transaction
+has the same hash and nonce, and relay nonces make every signed call single-use, so nothing runs
+twice. Node errors back off exponentially. A database lease makes one replica work the outbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import requests
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+from web3.exceptions import ContractLogicError, TransactionNotFound
+
+from chain_client.eip712 import sign_call
+from chain_client.errors import ContractRevert, NodeError, TransactionFailed
+from chain_client.events import LedgerEvent, SignedCallExecuted, SignedCallFailed
+from chain_client.ledger import CustodyLedgerClient
+from chain_client.signers import Signer
+from gateway.partner.keyring import Keyring, KeyringError
+from gateway.partner.tables import LeaseRow, RelayTxRow, SubmissionRow, utcnow
+
+__all__ = ["OutboxWorker", "WorkerSettings"]
+
+log = logging.getLogger(__name__)
+
+# Node-side failures worth retrying (connection refused, timeouts, the node restarting).
+_TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, NodeError, OSError)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    batch_size: int = 200
+    poll_interval: float = 0.02
+    confirmations: int = 1
+    stuck_after: float = 30.0
+    signature_ttl: int = 24 * 3600
+    max_attempts: int = 3
+    lease_seconds: float = 15.0
+    max_backoff: float = 5.0
+
+
+@dataclass
+class _Prepared:
+    row_id: str
+    seq: int
+    signer: str
+    data: bytes
+    nonce: int
+    deadline: int
+    signature: bytes
+
+
+@dataclass
+class _State:
+    next_nonce: dict[str, int] = field(default_factory=dict)
+
+
+def _error_dict(error: ContractRevert | TransactionFailed | Exception) -> dict[str, Any]:
+    if isinstance(error, ContractRevert):
+        return {"code": error.code, "name": error.name, "arguments": _jsonable(error.arguments), "detail": str(error)}
+    return {"code": getattr(error, "code", "tx.failed"), "name": type(error).__name__, "detail": str(error)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if hasattr(value, "value") and hasattr(value, "name"):  # enums
+        return value.name.lower()
+    return value
+
+
+def _event_json(event: LedgerEvent) -> dict[str, Any]:
+    data = {k: _jsonable(v) for k, v in vars(event).items() if k != "meta"}
+    data["event"] = event.event_name
+    data["log_index"] = event.meta.log_index
+    return data
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        ledger: CustodyLedgerClient,
+        relayer: Signer,
+        keyring: Keyring,
+        settings: WorkerSettings | None = None,
+        on_change: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._ledger = ledger
+        self._w3 = ledger.sender.w3
+        self._relayer = relayer
+        self._keyring = keyring
+        self.settings = settings or WorkerSettings()
+        self._on_change = on_change or (lambda ids: None)
+        self._state = _State()
+        self._owner = f"worker-{uuid.uuid4()}"
+        self._lease = f"outbox:{to_checksum_address(relayer.address)}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backoff = 0.0
+        self._relayer_nonce: int | None = None
+        self._batch_limit = self.settings.batch_size
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="outbox-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._release_lease()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+                self._backoff = 0.0
+            except _TRANSIENT as exc:
+                self._backoff = min(self.settings.max_backoff, max(0.1, self._backoff * 2))
+                self._relayer_nonce = None  # resync after the node comes back
+                self._state.next_nonce.clear()
+                log.warning("outbox: node unavailable (%s); retrying in %.1fs", exc, self._backoff)
+                worked = 0
+            except Exception:  # a bug must not kill the worker silently; log and keep going
+                log.exception("outbox worker round failed")
+                self._backoff = min(self.settings.max_backoff, max(0.5, self._backoff * 2))
+                worked = 0
+            if not worked:
+                self._stop.wait(self._backoff or self.settings.poll_interval)
+
+    def run_once(self) -> int:
+        """One round; returns how many submissions or transactions moved (0: idle)."""
+        if not self._hold_lease():
+            return 0
+        return self._finalise_sent() + self._send_pending()
+
+    # -- lease ---------------------------------------------------------------------------------
+
+    def _hold_lease(self) -> bool:
+        now = utcnow()
+        expires = now + timedelta(seconds=self.settings.lease_seconds)
+        with self._sessions.begin() as session:
+            lease = session.get(LeaseRow, self._lease, with_for_update=True)
+            if lease is None:
+                session.add(LeaseRow(name=self._lease, owner=self._owner, expires_at=expires))
+                return True
+            lease_expiry = lease.expires_at if lease.expires_at.tzinfo else lease.expires_at.replace(tzinfo=now.tzinfo)
+            if lease.owner != self._owner and lease_expiry > now:
+                return False
+            lease.owner, lease.expires_at = self._owner, expires
+            return True
+
+    def _release_lease(self) -> None:
+        with contextlib.suppress(Exception), self._sessions.begin() as session:
+            lease = session.get(LeaseRow, self._lease)
+            if lease is not None and lease.owner == self._owner:
+                session.delete(lease)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _chain_nonce(self, signer: str) -> int:
+        return self._ledger.relay_nonce(signer)
+
+    def _next_nonce(self, signer: str) -> int:
+        if signer not in self._state.next_nonce:
+            self._state.next_nonce[signer] = self._chain_nonce(signer)
+        return self._state.next_nonce[signer]
+
+    def _prepare(self, rows: Sequence[SubmissionRow]) -> tuple[list[_Prepared], dict[str, dict[str, Any]]]:
+        """Signs custodial rows and checks signed ones; returns the batch and rows that failed."""
+        prepared: list[_Prepared] = []
+        failed: dict[str, dict[str, Any]] = {}
+        now = int(time.time())
+        waiting: set[str] = set()  # signers with an out-of-order signed call: later rows wait too
+        for row in rows:
+            signer = to_checksum_address(row.signer)
+            if signer in waiting:
+                continue
+            expected = self._next_nonce(signer)
+            data = bytes.fromhex(row.call_data[2:])
+            if row.mode == "custodial":
+                try:
+                    key = self._keyring.signer(row.partner_id, signer)
+                except KeyringError as exc:
+                    failed[row.id] = {"code": exc.code, "name": "KeyringError", "detail": str(exc)}
+                    continue
+                deadline = now + self.settings.signature_ttl
+                call = sign_call(
+                    key,
+                    chain_id=self._ledger.sender.chain_id,
+                    relay=self._ledger.relay_address,
+                    data=data,
+                    nonce=expected,
+                    deadline=deadline,
+                )
+                prepared.append(_Prepared(row.id, row.seq, signer, data, expected, deadline, call.signature))
+            else:
+                assert row.relay_nonce is not None and row.deadline is not None and row.signature is not None
+                if row.deadline <= now:
+                    failed[row.id] = {
+                        "code": "signature.expired",
+                        "name": "CustodyExpiredSignature",
+                        "detail": f"The signature's deadline {row.deadline} passed before relaying.",
+                    }
+                    continue
+                if row.relay_nonce < expected:
+                    failed[row.id] = {
+                        "code": "signature.invalid_nonce",
+                        "name": "InvalidAccountNonce",
+                        "arguments": {"account": signer, "currentNonce": expected},
+                        "detail": f"Nonce {row.relay_nonce} is used; the next is {expected}.",
+                    }
+                    continue
+                if row.relay_nonce > expected:
+                    waiting.add(signer)  # an earlier nonce of this signer has not arrived yet
+                    continue
+                prepared.append(
+                    _Prepared(row.id, row.seq, signer, data, expected, row.deadline, bytes.fromhex(row.signature[2:]))
+                )
+            self._state.next_nonce[signer] = expected + 1
+        return prepared, failed
+
+    def _send_pending(self) -> int:
+        with self._sessions.begin() as session:
+            rows = list(
+                session.scalars(
+                    select(SubmissionRow)
+                    .where(SubmissionRow.status == "pending")
+                    .order_by(SubmissionRow.seq)
+                    .limit(self._batch_limit)
+                )
+            )
+            session.expunge_all()
+        if not rows:
+            return 0
+        prepared, failed = self._prepare(rows)
+        if failed:
+            self._fail(failed)
+        if not prepared:
+            return len(failed)
+        fn = self._ledger.relay.functions.executeSignedBatch(
+            [(p.signer, p.data, p.nonce, p.deadline) for p in prepared], [p.signature for p in prepared]
+        )
+        data = fn._encode_transaction_data()
+        try:
+            gas = self._ledger.sender.estimate_gas({"to": self._ledger.relay_address, "data": data})
+        except (ContractRevert, TransactionFailed) as exc:
+            # The whole batch would revert: only a malformed entry does that. Send entries one by
+            # one from now on until the culprit is found; the nonces assigned here are not used.
+            self._state.next_nonce.clear()
+            if len(prepared) == 1:
+                self._fail({prepared[0].row_id: _error_dict(exc)})
+                return 1
+            self._batch_limit = 1
+            return 0
+        self._send_batch(prepared, data, gas)
+        self._batch_limit = self.settings.batch_size
+        return len(prepared) + len(failed)
+
+    def _fees(self) -> tuple[int, int]:
+        block = self._w3.eth.get_block("latest")
+        priority = self._ledger.sender.priority_fee_wei
+        return 2 * int(block.get("baseFeePerGas", 0) or 0) + priority, priority
+
+    def _send_batch(self, prepared: list[_Prepared], data: str, gas: int) -> None:
+        relayer = to_checksum_address(self._relayer.address)
+        if self._relayer_nonce is None:
+            self._relayer_nonce = int(self._w3.eth.get_transaction_count(relayer, "pending"))
+        nonce = self._relayer_nonce
+        max_fee, priority = self._fees()
+        raw = self._sign_relay_tx(nonce, data, gas, max_fee, priority)
+        tx_hash = "0x" + keccak(raw).hex()
+        with self._sessions.begin() as session:
+            session.add(
+                RelayTxRow(
+                    tx_hash=tx_hash, relayer=relayer, nonce=nonce, raw="0x" + raw.hex(),
+                    submission_ids=[p.row_id for p in prepared], max_fee=max_fee, priority_fee=priority,
+                )
+            )  # fmt: skip
+            for index, p in enumerate(prepared):
+                session.execute(
+                    update(SubmissionRow)
+                    .where(SubmissionRow.id == p.row_id)
+                    .values(
+                        status="submitted", tx_hash=tx_hash, batch_index=index, relay_nonce=p.nonce,
+                        deadline=p.deadline, signature="0x" + p.signature.hex(), attempts=SubmissionRow.attempts + 1,
+                        updated_at=utcnow(),
+                    )
+                )  # fmt: skip
+        self._relayer_nonce = nonce + 1
+        self._on_change([p.row_id for p in prepared])
+        self._broadcast(raw)
+
+    def _sign_relay_tx(self, nonce: int, data: str, gas: int, max_fee: int, priority: int) -> bytes:
+        tx = {
+            "to": self._ledger.relay_address,
+            "data": data,
+            "gas": gas,
+            "nonce": nonce,
+            "chainId": self._ledger.sender.chain_id,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": priority,
+            "value": 0,
+        }
+        return self._relayer.sign_transaction(tx)
+
+    def _broadcast(self, raw: bytes) -> None:
+        try:
+            self._w3.eth.send_raw_transaction(raw)
+        except ContractLogicError:
+            pass  # mined or rejected: the receipt tells
+        except ValueError as exc:  # "already known", "nonce too low": the node has it or mined it
+            log.info("outbox: node answered %s while sending", exc)
+
+    # -- finalising ----------------------------------------------------------------------------
+
+    def _finalise_sent(self) -> int:
+        with self._sessions.begin() as session:
+            txs = list(
+                session.scalars(select(RelayTxRow).where(RelayTxRow.status == "sent").order_by(RelayTxRow.nonce))
+            )
+            session.expunge_all()
+        moved = 0
+        head: int | None = None
+        for tx in txs:
+            try:
+                receipt = self._w3.eth.get_transaction_receipt(tx.tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                receipt = None
+            if receipt is None:
+                moved += self._unmined(tx)
+                continue
+            if head is None:
+                head = int(self._w3.eth.block_number)
+            if head - int(receipt["blockNumber"]) + 1 < self.settings.confirmations:
+                continue
+            self._apply_receipt(tx, receipt)
+            moved += len(tx.submission_ids)
+        return moved
+
+    def _unmined(self, tx: RelayTxRow) -> int:
+        try:
+            self._w3.eth.get_transaction(tx.tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            # The node does not know it (it restarted, or we crashed before sending): send the same bytes.
+            self._broadcast(bytes.fromhex(tx.raw[2:]))
+            return 0
+        sent_at = tx.sent_at if tx.sent_at.tzinfo else tx.sent_at.replace(tzinfo=utcnow().tzinfo)
+        if (utcnow() - sent_at).total_seconds() < self.settings.stuck_after:
+            return 0
+        return self._replace(tx)
+
+    def _replace(self, tx: RelayTxRow) -> int:
+        """Re-signs a stuck transaction with the same nonce and 25 % higher fees."""
+        max_fee, priority = self._fees()
+        max_fee = max(max_fee, tx.max_fee * 5 // 4 + 1)
+        priority = max(priority, tx.priority_fee * 5 // 4 + 1)
+        original = self._w3.eth.get_transaction(tx.tx_hash)  # type: ignore[arg-type]
+        raw = self._sign_relay_tx(
+            tx.nonce, "0x" + bytes(original["input"]).hex(), int(original["gas"]), max_fee, priority
+        )
+        new_hash = "0x" + keccak(raw).hex()
+        with self._sessions.begin() as session:
+            session.execute(update(RelayTxRow).where(RelayTxRow.tx_hash == tx.tx_hash).values(status="replaced"))
+            session.add(
+                RelayTxRow(
+                    tx_hash=new_hash, relayer=tx.relayer, nonce=tx.nonce, raw="0x" + raw.hex(),
+                    submission_ids=tx.submission_ids, max_fee=max_fee, priority_fee=priority,
+                )
+            )  # fmt: skip
+            session.execute(
+                update(SubmissionRow).where(SubmissionRow.id.in_(tx.submission_ids)).values(tx_hash=new_hash)
+            )
+        self._broadcast(raw)
+        log.info("outbox: replaced stuck %s by %s (nonce %d)", tx.tx_hash, new_hash, tx.nonce)
+        return 1
+
+    def _apply_receipt(self, tx: RelayTxRow, receipt: Any) -> None:
+        ids = list(tx.submission_ids)
+        block = int(receipt["blockNumber"])
+        if int(receipt["status"]) != 1:
+            # The whole batch reverted (should not happen after estimation); retry the entries.
+            self._requeue_or_fail(tx, ids, "the relay transaction reverted")
+            return
+        events = self._ledger.events.decode_logs(receipt["logs"])
+        outcome: dict[int, tuple[str, dict[str, Any] | None, list[dict[str, Any]]]] = {}
+        segment: list[dict[str, Any]] = []
+        for event in events:
+            if isinstance(event, SignedCallExecuted):
+                outcome[event.index] = ("confirmed", None, segment)
+                segment = []
+            elif isinstance(event, SignedCallFailed):
+                outcome[event.index] = ("failed", _error_dict(self._ledger.sender.decoder.decode(event.reason)), [])
+                segment = []
+            else:
+                segment.append(_event_json(event))
+        with self._sessions.begin() as session:
+            session.execute(update(RelayTxRow).where(RelayTxRow.tx_hash == tx.tx_hash).values(status="mined"))
+            session.execute(
+                update(RelayTxRow)
+                .where(RelayTxRow.nonce == tx.nonce, RelayTxRow.relayer == tx.relayer, RelayTxRow.status == "sent")
+                .values(status="replaced")
+            )
+            for index, row_id in enumerate(ids):
+                status, error, row_events = outcome.get(
+                    index, ("failed", {"code": "tx.failed", "detail": "no outcome"}, [])
+                )
+                session.execute(
+                    update(SubmissionRow)
+                    .where(SubmissionRow.id == row_id)
+                    .values(
+                        status=status, block_number=block, tx_hash=tx.tx_hash, error=error,
+                        result={"events": row_events} if status == "confirmed" else None, updated_at=utcnow(),
+                    )
+                )  # fmt: skip
+        self._on_change(ids)
+
+    def _requeue_or_fail(self, tx: RelayTxRow, ids: list[str], reason: str) -> None:
+        with self._sessions.begin() as session:
+            session.execute(update(RelayTxRow).where(RelayTxRow.tx_hash == tx.tx_hash).values(status="mined"))
+            for row in session.scalars(select(SubmissionRow).where(SubmissionRow.id.in_(ids))):
+                if row.attempts >= self.settings.max_attempts:
+                    row.status = "failed"
+                    row.error = {"code": "tx.failed", "name": "RelayReverted", "detail": reason}
+                else:
+                    row.status = "pending"
+                    row.tx_hash = None
+                    if row.mode == "custodial":
+                        row.relay_nonce = row.signature = row.deadline = None
+                row.updated_at = utcnow()
+        self._state.next_nonce.clear()
+        self._on_change(ids)
+
+    def _fail(self, errors: dict[str, dict[str, Any]]) -> None:
+        with self._sessions.begin() as session:
+            for row_id, error in errors.items():
+                session.execute(
+                    update(SubmissionRow)
+                    .where(SubmissionRow.id == row_id)
+                    .values(status="failed", error=error, updated_at=utcnow())
+                )
+        self._on_change(list(errors))
