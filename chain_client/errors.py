@@ -19,6 +19,7 @@ message that names the fix::
     └── TransactionError
         ├── TransactionTimeout (TimeoutError)
         ├── TransactionFailed
+        ├── TransactionRejected
         └── ContractRevert
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "ToolchainError",
     "TransactionError",
     "TransactionFailed",
+    "TransactionRejected",
     "TransactionTimeout",
     "UnknownContract",
     "did_you_mean",
@@ -117,6 +119,12 @@ class TransactionFailed(TransactionError):
     """A transaction was mined but reverted without decodable reason (e.g. out of gas)."""
 
     code = "tx.failed"
+
+
+class TransactionRejected(TransactionError):
+    """The node refused the transaction before running it (too big for a block, fees, nonce…)."""
+
+    code = "tx.rejected"
 
 
 class ContractRevert(TransactionError):

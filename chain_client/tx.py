@@ -15,9 +15,15 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
 
-from chain_client.errors import ContractRevert, NodeNotReachable, TransactionFailed, TransactionTimeout
+from chain_client.errors import (
+    ContractRevert,
+    NodeNotReachable,
+    TransactionFailed,
+    TransactionRejected,
+    TransactionTimeout,
+)
 from chain_client.reverts import RevertDecoder
 from chain_client.signers import Signer
 
@@ -106,6 +112,8 @@ class TxSender:
             estimate = int(self.w3.eth.estimate_gas({**tx, "from": self.address}))  # type: ignore[typeddict-item]
         except ContractLogicError as exc:
             raise self._revert(exc) from None
+        except Web3RPCError as exc:  # e.g. "gas required exceeds allowance": too big for a block
+            raise TransactionRejected(f"The node refused to run the transaction: {_rpc_message(exc)}") from None
         return int(estimate * self.gas_headroom)
 
     def send(self, tx: dict[str, Any], *, gas: int | None = None) -> str:
@@ -129,6 +137,9 @@ class TxSender:
             except ContractLogicError as exc:
                 self.nonces.resync(self.address)
                 raise self._revert(exc) from None
+            except Web3RPCError as exc:
+                self.nonces.resync(self.address)
+                raise TransactionRejected(f"The node refused the transaction: {_rpc_message(exc)}") from None
             except Exception:
                 self.nonces.resync(self.address)
                 raise
@@ -193,3 +204,10 @@ def connect(rpc_url: str, *, timeout: float = 30.0) -> Web3:
             "or set CUSTODY_RPC_URL to a reachable node."
         ) from exc
     return w3
+
+
+def _rpc_message(exc: Web3RPCError) -> str:
+    response = exc.rpc_response
+    error = response.get("error") if isinstance(response, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message or exc)

@@ -34,6 +34,8 @@ contract CustodyRelay is EIP712, Nonces {
     event SignedCallFailed(uint256 index, address indexed signer, uint256 nonce, bytes reason);
 
     constructor(address ledger_) EIP712("CustodyRelay", "1") {
+        // only LedgerBase's constructor deploys a relay, with address(this): never zero
+        // slither-disable-next-line missing-zero-check
         ledger = ledger_;
     }
 
@@ -45,8 +47,13 @@ contract CustodyRelay is EIP712, Nonces {
         returns (bytes memory)
     {
         _verify(call, signature);
+        // ERC-2771 forwarding to the one trusted, immutable ledger: a low-level call appends the
+        // signer to arbitrary calldata; the outcome is checked just below
+        // slither-disable-next-line low-level-calls
         (bool ok, bytes memory result) = ledger.call(abi.encodePacked(call.data, call.signer));
         if (!ok) {
+            // re-raise the ledger's own revert data (custom error) unchanged
+            // slither-disable-next-line assembly
             assembly ("memory-safe") {
                 revert(add(result, 32), mload(result))
             }
@@ -69,6 +76,10 @@ contract CustodyRelay is EIP712, Nonces {
         for (uint256 i = 0; i < n; ++i) {
             ICustodyLedger.SignedCall calldata call = calls[i];
             _verify(call, signatures[i]);
+            // The batch's purpose: one call per entry to the trusted ledger, whose failure is
+            // recorded, not propagated (best-effort; the nonce is used before the call, so an
+            // entry cannot run twice). The events come after the call on purpose (see above).
+            // slither-disable-next-line calls-loop,low-level-calls,reentrancy-events
             (bool ok, bytes memory result) = ledger.call(abi.encodePacked(call.data, call.signer));
             succeeded[i] = ok;
             if (ok) emit SignedCallExecuted(i, call.signer, call.nonce);
@@ -84,6 +95,8 @@ contract CustodyRelay is EIP712, Nonces {
     }
 
     function _verify(ICustodyLedger.SignedCall calldata call, bytes calldata signature) private {
+        // signature expiry: seconds of validator drift are irrelevant at signing-deadline scale
+        // slither-disable-next-line timestamp
         if (block.timestamp > call.deadline) revert ICustodyLedger.CustodyExpiredSignature(call.deadline);
         if (call.data.length < 4) revert ICustodyLedger.CustodyForbiddenCall(bytes4(0));
         address recovered = ECDSA.recover(hashSignedCall(call), signature);

@@ -27,8 +27,10 @@ interface ICustodyLedger {
         LogisticUnit // case or pallet (SSCC)
     }
 
-    /// @notice Lifecycle status. `InTransit` is reported while a shipment awaits receipt; it is
-    /// derived from custody, never set directly.
+    /// @notice Lifecycle status. `InTransit` is reported for an active object while a shipment
+    /// (its own or its container's) awaits receipt; it is derived, never set. An object with
+    /// another status keeps it in transit too (e.g. a recalled object going back to its
+    /// registrant): `shipmentId` and `pendingReceiver` of the custody view show the transit.
     enum Status {
         Active,
         InTransit,
@@ -196,6 +198,8 @@ interface ICustodyLedger {
     error CustodyForbiddenCall(bytes4 selector);
     /// @notice Signed calls and signatures differ in number.
     error CustodyLengthMismatch(uint256 calls, uint256 signatures);
+    /// @notice The container holds `count` objects that may not move (recalled, quarantined, …).
+    error CustodyBlockedContents(ObjectId container, uint32 count);
     /// @notice A Merkle root of event hashes is already anchored.
     error CustodyRootAlreadyAnchored(bytes32 root);
 

@@ -13,7 +13,8 @@ abstract contract CustodyFlow is LedgerBase {
     /// rejected or cancelled. Returns the shipment id.
     /// @dev Requirements: the caller's partner may hold goods and holds every object, none
     /// packed or in transit, each active (a recalled object only back to its registrant), a
-    /// lot not empty; the receiver is another active non-auditor partner;
+    /// lot not empty, a container holding nothing blocked, and owned by the sender when the
+    /// shipment passes ownership; the receiver is another active non-auditor partner;
     /// given GLNs belong to sender and receiver. Emits {ShipmentDispatched} and one {ObjectShipped} each.
     function ship(ObjectId[] calldata objectIds, ShipmentInfo calldata info)
         external
@@ -45,6 +46,10 @@ abstract contract CustodyFlow is LedgerBase {
             ObjectId objectId = objectIds[i];
             ObjectRecord storage record = _held(objectId, sender);
             _checkMovable(objectId, record, receiver);
+            // only the owner can pass title (a 3PL ships goods it holds for their owner without)
+            if (info.transferOwnership && record.owner != sender) {
+                revert CustodyNotOwner(objectId, sender, record.owner);
+            }
             record.shipmentId = shipmentId;
             emit ObjectShipped(objectId, shipmentId);
         }

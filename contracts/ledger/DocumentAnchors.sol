@@ -62,6 +62,8 @@ abstract contract DocumentAnchors is LedgerBase {
         view
         returns (bool)
     {
+        // anchoredAt is 0 only for a root never anchored: a presence check, not a time comparison
+        // slither-disable-next-line incorrect-equality,timestamp
         if (_eventRoots[root].anchoredAt == 0) return false;
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(eventHash))));
         return MerkleProof.verifyCalldata(proof, root, leaf);

@@ -22,7 +22,7 @@ abstract contract Genealogy is ObjectRegistry {
     function splitLot(ObjectId lotId, LotOutput[] calldata outputs) external whenNotPaused returns (bytes32 genealogyId) {
         (uint32 partnerId,) = _callerHolder();
         uint256 n = outputs.length;
-        _checkBatch(n);
+        _checkBatch(n, MAX_CREATE_BATCH);
         LotBalance storage balance = _activeLot(lotId, partnerId);
         uint256 total;
         for (uint256 i = 0; i < n; ++i) {
@@ -75,7 +75,7 @@ abstract contract Genealogy is ObjectRegistry {
     {
         (uint32 partnerId,) = _callerManufacturer();
         _checkBatch(inputs.length);
-        _checkBatch(lotOutputs.length + itemOutputs.length);
+        _checkBatch(lotOutputs.length + itemOutputs.length, MAX_CREATE_BATCH);
         genealogyId = _newGenealogyId();
         emit GenealogyRecorded(genealogyId, GenealogyKind.Transform, partnerId);
         for (uint256 i = 0; i < inputs.length; ++i) {

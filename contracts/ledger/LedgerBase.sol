@@ -16,8 +16,10 @@ import {ObjectId} from "../types/ObjectId.sol";
 abstract contract LedgerBase is ICustodyLedger, AccessControl, Pausable {
     /// @notice Role of accounts that may pause the ledger in an emergency.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
-    /// @notice Most entries one batch call may carry (keeps a batch well under a block's gas).
+    /// @notice Most objects one call may move or change status (about 9k gas each: ~9M gas).
     uint256 public constant MAX_BATCH = 1000;
+    /// @notice Most objects one call may create or pack (up to ~90k gas each: under 23M gas).
+    uint256 public constant MAX_CREATE_BATCH = 250;
     /// @notice Most container levels above an object (item in case in pallet in … ).
     uint8 public constant MAX_NESTING = 8;
 
@@ -63,6 +65,9 @@ abstract contract LedgerBase is ICustodyLedger, AccessControl, Pausable {
     mapping(ObjectId item => ObjectId lot) internal _itemLots;
     mapping(ObjectId lot => LotBalance) internal _balances;
     mapping(uint40 shipmentId => ShipmentRecord) internal _shipments;
+    /// @dev Packed objects at any depth below a container whose status is not Active (recalled,
+    /// quarantined, …): a container holding any cannot move.
+    mapping(ObjectId container => uint32 count) internal _blockedContents;
     uint40 internal _shipmentCount;
     uint256 internal _genealogyCount;
 
@@ -87,6 +92,9 @@ abstract contract LedgerBase is ICustodyLedger, AccessControl, Pausable {
         return msg.sender;
     }
 
+    // Unused today (no bytecode): kept so that Context's _msgData never returns relayed calldata
+    // with the signer still appended, should the ledger or an OpenZeppelin base start using it.
+    // slither-disable-next-line dead-code
     function _msgData() internal view virtual override returns (bytes calldata) {
         if (msg.sender == relay && msg.data.length >= 24) {
             return msg.data[:msg.data.length - 20];
@@ -116,8 +124,12 @@ abstract contract LedgerBase is ICustodyLedger, AccessControl, Pausable {
     }
 
     function _checkBatch(uint256 n) internal pure {
+        _checkBatch(n, MAX_BATCH);
+    }
+
+    function _checkBatch(uint256 n, uint256 max) internal pure {
         if (n == 0) revert CustodyEmptyBatch();
-        if (n > MAX_BATCH) revert CustodyBatchTooLarge(n, MAX_BATCH);
+        if (n > max) revert CustodyBatchTooLarge(n, max);
     }
 
     // ---------------------------------------------------------------- objects
@@ -154,8 +166,26 @@ abstract contract LedgerBase is ICustodyLedger, AccessControl, Pausable {
         if (status != Status.Active && !(status == Status.Recalled && receiver == record.registrant)) {
             revert CustodyInvalidStatus(objectId, status);
         }
+        if (record.height != 0) {
+            uint32 blocked = _blockedContents[objectId];
+            if (blocked != 0) revert CustodyBlockedContents(objectId, blocked);
+        }
         if (record.kind == ObjectKind.Lot && _balances[objectId].quantity == 0) {
             revert CustodyInvalidQuantity(objectId, 0, 0);
+        }
+    }
+
+    /// @dev Keeps every container above a packed object informed of whether it is blocked
+    /// (not Active). The walk is bounded by MAX_NESTING.
+    function _updateBlocked(ObjectId objectId, Status previous, Status status) internal {
+        bool was = previous != Status.Active;
+        bool is_ = status != Status.Active;
+        if (was == is_ || !_objects[objectId].packed) return;
+        ObjectId parent = _parents[objectId];
+        while (ObjectId.unwrap(parent) != 0) {
+            if (is_) ++_blockedContents[parent];
+            else --_blockedContents[parent];
+            parent = _parents[parent];
         }
     }
 

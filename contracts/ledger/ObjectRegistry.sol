@@ -9,7 +9,7 @@ import {ObjectId, toObjectId} from "../types/ObjectId.sol";
 /// units (SSCC), and the read side of an object's record.
 abstract contract ObjectRegistry is LedgerBase {
     /// @notice Registers serialized items held and owned by the caller's partner.
-    /// @dev Requirements: the caller's partner is an active Manufacturer; 1..MAX_BATCH entries;
+    /// @dev Requirements: the caller's partner is an active Manufacturer; 1..MAX_CREATE_BATCH entries;
     /// each EPC is a non-empty SGTIN URN not yet registered. Emits one {ItemRegistered} each.
     function registerItems(Registration[] calldata registrations)
         external
@@ -18,7 +18,7 @@ abstract contract ObjectRegistry is LedgerBase {
     {
         (uint32 partnerId,) = _callerManufacturer();
         uint256 n = registrations.length;
-        _checkBatch(n);
+        _checkBatch(n, MAX_CREATE_BATCH);
         objectIds = new ObjectId[](n);
         for (uint256 i = 0; i < n; ++i) {
             objectIds[i] = _registerItem(registrations[i], partnerId);
@@ -34,7 +34,7 @@ abstract contract ObjectRegistry is LedgerBase {
     }
 
     /// @notice Registers logistic units (cases, pallets) identified by SSCC URNs.
-    /// @dev Requirements: an active partner that may hold goods; 1..MAX_BATCH new URNs. Emits
+    /// @dev Requirements: an active partner that may hold goods; 1..MAX_CREATE_BATCH new URNs. Emits
     /// one {LogisticUnitRegistered} each.
     function registerLogisticUnits(string[] calldata ssccUrns)
         external
@@ -43,7 +43,7 @@ abstract contract ObjectRegistry is LedgerBase {
     {
         (uint32 partnerId,) = _callerHolder();
         uint256 n = ssccUrns.length;
-        _checkBatch(n);
+        _checkBatch(n, MAX_CREATE_BATCH);
         objectIds = new ObjectId[](n);
         for (uint256 i = 0; i < n; ++i) {
             _requireScheme(ssccUrns[i], "urn:epc:id:sscc:");
@@ -64,7 +64,7 @@ abstract contract ObjectRegistry is LedgerBase {
             kind: record.kind,
             status: top.shipmentId != 0 && record.status == Status.Active ? Status.InTransit : record.status,
             custodian: top.custodian,
-            owner: ObjectId.unwrap(root) == ObjectId.unwrap(objectId) ? record.owner : top.owner,
+            owner: root == objectId ? record.owner : top.owner,
             pendingReceiver: _shipments[top.shipmentId].receiver,
             shipmentId: top.shipmentId,
             registrant: record.registrant,

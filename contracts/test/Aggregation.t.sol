@@ -240,8 +240,8 @@ contract AggregationTest is Fixtures {
     function test_Pack_RevertWhen_EmptyOrTooLarge() public {
         vm.expectRevert(ICustodyLedger.CustodyEmptyBatch.selector);
         _pack(mfr, caseA, new ObjectId[](0));
-        vm.expectRevert(abi.encodeWithSelector(ICustodyLedger.CustodyBatchTooLarge.selector, 1001, 1000));
-        _pack(mfr, caseA, new ObjectId[](1001));
+        vm.expectRevert(abi.encodeWithSelector(ICustodyLedger.CustodyBatchTooLarge.selector, 251, 250));
+        _pack(mfr, caseA, new ObjectId[](251));
     }
 
     function test_Pack_RevertWhen_Auditor() public {
@@ -416,5 +416,55 @@ contract AggregationTest is Fixtures {
         _pack(mfr, caseA, items);
         _pack(mfr, pallet, _ids(caseA, caseB));
         _pack(mfr, container, _ids(pallet));
+    }
+
+    // ------------------------------------------------------------ blocked contents
+
+    /// Recalling an item deep inside a pallet stops the pallet; unpacking the case that holds it
+    /// frees the pallet, and the case stays blocked until the item is out.
+    function test_BlockedContents_RecalledItemStopsItsContainers() public {
+        _pack(mfr, caseA, items);
+        _pack(mfr, pallet, _ids(caseA));
+        vm.prank(mfr);
+        ledger.recall(items[1], "contamination");
+        assertEq(uint256(ledger.blockedContentsOf(caseA)), 1, "case");
+        assertEq(uint256(ledger.blockedContentsOf(pallet)), 1, "pallet");
+        vm.expectRevert(abi.encodeWithSelector(ICustodyLedger.CustodyBlockedContents.selector, pallet, 1));
+        vm.prank(mfr);
+        ledger.ship(_ids(pallet), ICustodyLedger.ShipmentInfo(DIST, 0, 0, false));
+
+        vm.prank(mfr);
+        ledger.unpack(pallet, _ids(caseA));
+        assertEq(uint256(ledger.blockedContentsOf(pallet)), 0, "pallet freed");
+        assertEq(uint256(ledger.blockedContentsOf(caseA)), 1, "case still blocked");
+        _ship(mfr, _ids(pallet), DIST, false);
+        vm.expectRevert(abi.encodeWithSelector(ICustodyLedger.CustodyBlockedContents.selector, caseA, 1));
+        vm.prank(mfr);
+        ledger.transfer(_ids(caseA), DIST);
+        vm.prank(mfr);
+        ledger.unpack(caseA, _ids(items[1]));
+        assertEq(uint256(ledger.blockedContentsOf(caseA)), 0, "case freed");
+        vm.prank(mfr);
+        ledger.transfer(_ids(caseA), DIST);
+    }
+
+    /// Packing a container that holds blocked objects passes the count up; releasing the
+    /// quarantine brings it back down.
+    function test_BlockedContents_FollowPackingAndRelease() public {
+        _pack(mfr, caseA, items);
+        ObjectId[] memory two = _ids(items[0], items[2]);
+        vm.prank(mfr);
+        ledger.setStatus(two, ICustodyLedger.Status.Quarantined, "inspection");
+        assertEq(uint256(ledger.blockedContentsOf(caseA)), 2, "two quarantined");
+        _pack(mfr, pallet, _ids(caseA));
+        assertEq(uint256(ledger.blockedContentsOf(pallet)), 2, "passed up to the pallet");
+        vm.prank(mfr);
+        ledger.setStatus(_ids(items[0]), ICustodyLedger.Status.Active, "released");
+        assertEq(uint256(ledger.blockedContentsOf(caseA)), 1, "case after release");
+        assertEq(uint256(ledger.blockedContentsOf(pallet)), 1, "pallet after release");
+        vm.prank(mfr);
+        ledger.setStatus(_ids(items[2]), ICustodyLedger.Status.Active, "released");
+        assertEq(uint256(ledger.blockedContentsOf(pallet)), 0, "pallet free");
+        _ship(mfr, _ids(pallet), DIST, false);
     }
 }

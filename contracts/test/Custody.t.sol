@@ -291,14 +291,24 @@ contract CustodyTest is Fixtures {
     }
 
     /// When the receiver already owns the object, no OwnershipTransferred is emitted.
+    /// Title passed to the receiver while the goods were on their way: receipt moves custody only.
     function test_Receive_OwnerAlreadyReceiver_NoOwnershipEvent() public {
+        _ship(mfr, _ids(a), DIST, true);
         vm.prank(mfr);
         ledger.transferOwnership(_ids(a), DIST);
-        _ship(mfr, _ids(a), DIST, true);
         vm.recordLogs();
         _receive(dist, _ids(a));
         assertEq(vm.getRecordedLogs().length, 1, "only ObjectReceived");
         assertEq(ledger.custodyOf(a).owner, DIST, "owner");
+    }
+
+    /// A custodian that does not own the goods (a 3PL) cannot pass their title by shipping.
+    function test_Ship_RevertWhen_PassingTitleOfGoodsNotOwned() public {
+        _move(mfr, dist, DIST, _ids(a), false); // DIST holds, MFR owns
+        vm.expectRevert(abi.encodeWithSelector(ICustodyLedger.CustodyNotOwner.selector, a, DIST, MFR));
+        vm.prank(dist);
+        ledger.ship(_ids(a), ICustodyLedger.ShipmentInfo(DISP, 0, 0, true));
+        _ship(dist, _ids(a), DISP, false); // without title it may ship
     }
 
     function test_Receive_PartOfShipment() public {
@@ -563,7 +573,7 @@ contract CustodyTest is Fixtures {
         uint256 n = bound(hops, 0, 12);
         for (uint256 i = 0; i < n; ++i) {
             uint256 next = (holder + 1 + (seed >> (i * 2)) % 2) % 3;
-            bool passTitle = (seed >> (128 + i)) & 1 == 1;
+            bool passTitle = (seed >> (128 + i)) & 1 == 1 && ids[holder] == owner; // only the owner can
             uint40 shipmentId = _ship(accounts[holder], _ids(a), ids[next], passTitle);
             assertEq(shipmentId, i + 1, "shipment ids count up");
             assertEq(ledger.custodyOf(a).pendingReceiver, ids[next], "pending receiver");

@@ -67,6 +67,17 @@ contract CustodyHandler {
         if (ghostParent[i] != NONE || ghostReceiver[i] != 0) return;
         uint256 from = _index(ghostCustodian[i]);
         uint256 to = (from + 1 + receiverSeed % 3) % 4;
+        if (passTitle && ghostOwner[i] != ghostCustodian[i]) {
+            // only the owner can pass title
+            vm.prank(accounts[from]);
+            try ledger.ship(_one(objects[i]), ICustodyLedger.ShipmentInfo(partners[to], 0, 0, true)) {
+                revert("a non-owner passed title");
+            } catch (bytes memory reason) {
+                if (bytes4(reason) != ICustodyLedger.CustodyNotOwner.selector) _unexpected(reason);
+                ++calls["ship: title not owned"];
+            }
+            return;
+        }
         vm.prank(accounts[from]);
         try ledger.ship(_one(objects[i]), ICustodyLedger.ShipmentInfo(partners[to], 0, 0, passTitle)) {
             ghostReceiver[i] = partners[to];

@@ -163,16 +163,17 @@ contract RegistryTest is Fixtures {
     }
 
     function test_RegisterItems_RevertWhen_BatchTooLarge() public {
-        vm.expectRevert(abi.encodeWithSelector(ICustodyLedger.CustodyBatchTooLarge.selector, 1001, 1000));
+        vm.expectRevert(abi.encodeWithSelector(ICustodyLedger.CustodyBatchTooLarge.selector, 251, 250));
         vm.prank(mfr);
-        ledger.registerItems(new ICustodyLedger.Registration[](1001));
+        ledger.registerItems(new ICustodyLedger.Registration[](251));
     }
 
     function test_RegisterItems_MaxBatchSucceeds() public {
         assertEq(ledger.MAX_BATCH(), 1000, "MAX_BATCH");
-        ObjectId[] memory ids = _registerItems("max-", 1000);
-        assertEq(ids.length, 1000, "all registered");
-        assertEq(ledger.custodianOf(ids[999]), MFR, "last one");
+        assertEq(ledger.MAX_CREATE_BATCH(), 250, "MAX_CREATE_BATCH");
+        ObjectId[] memory ids = _registerItems("max-", 250);
+        assertEq(ids.length, 250, "all registered");
+        assertEq(ledger.custodianOf(ids[249]), MFR, "last one");
     }
 
     function test_RegisterItems_RevertWhen_NotManufacturer() public {
@@ -334,9 +335,9 @@ contract RegistryTest is Fixtures {
     }
 
     function test_RegisterLogisticUnits_RevertWhen_BatchTooLarge() public {
-        vm.expectRevert(abi.encodeWithSelector(ICustodyLedger.CustodyBatchTooLarge.selector, 1001, 1000));
+        vm.expectRevert(abi.encodeWithSelector(ICustodyLedger.CustodyBatchTooLarge.selector, 251, 250));
         vm.prank(mfr);
-        ledger.registerLogisticUnits(new string[](1001));
+        ledger.registerLogisticUnits(new string[](251));
     }
 
     function test_RegisterLogisticUnits_RevertWhen_Auditor() public {

@@ -18,6 +18,7 @@ from chain_client.gs1 import GS1Error
 from gateway.documents.errors import DocumentStoreError
 from gateway.partner.apikeys import ApiKeyError
 from gateway.partner.keyring import KeyringError
+from gateway.partner.operations import InvalidInput
 from gateway.partner.outbox import IdempotencyConflict, NotYourSubmission, SignedCallInvalid
 
 __all__ = ["ProblemError", "install_error_handlers", "problem_response"]
@@ -89,6 +90,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GS1Error)
     async def _gs1(_: Request, exc: GS1Error) -> JSONResponse:
         return problem_response(422, exc.code, "Invalid GS1 data", exc.message, field=exc.field)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
+        return problem_response(422, exc.code, "Invalid request", exc.message, field=exc.field)
 
     @app.exception_handler(LookupError)
     async def _lookup(_: Request, exc: LookupError) -> JSONResponse:

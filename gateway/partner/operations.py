@@ -27,14 +27,26 @@ from chain_client.models import (
     encode_reason,
 )
 from gateway.documents.cid import Cid
+from gateway.documents.errors import DocumentStoreError
 
-__all__ = ["OPERATIONS", "LedgerCall", "ObjectRef", "Operation", "resolve"]
+__all__ = ["OPERATIONS", "InvalidInput", "LedgerCall", "ObjectRef", "Operation", "resolve"]
 
 CompanyPrefixLength = Annotated[int, Field(ge=6, le=12)]
 Reason = Annotated[str, Field(max_length=32, pattern=r"^[\x20-\x7e]*$")]
 Unit = Annotated[str, Field(min_length=1, max_length=3, pattern=r"^[A-Z0-9]+$")]
 Quantity = Annotated[int, Field(gt=0, lt=2**232)]
 PartnerId = Annotated[int, Field(gt=0, lt=2**32)]
+
+
+class InvalidInput(ValueError):
+    """A well-formed request value that is not a valid identifier other than GS1 (e.g. a CID);
+    like :class:`~chain_client.gs1.GS1Error` it carries a stable ``code`` and the ``field``."""
+
+    def __init__(self, code: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+        self.message = message
 
 
 class _Strict(BaseModel):
@@ -58,6 +70,8 @@ class ObjectRef(_Strict):
             raise ValueError("name the object by exactly one of: epc, gtin with serial or lot, sscc")
         if self.gtin is not None and (self.serial is None) == (self.lot is None):
             raise ValueError("with gtin, give either serial (an item) or lot (a lot)")
+        if self.gtin is None and (self.serial is not None or self.lot is not None):
+            raise ValueError("serial and lot qualify a gtin; with epc or sscc leave them out")
         return self
 
     def urn(self, field: str = "object") -> str:
@@ -140,12 +154,15 @@ class LotIn(_Strict):
         return LotOutput(registration, self.quantity, self.unit_of_measure)
 
 
-Objects = Annotated[list[ObjectRef], Field(min_length=1, max_length=1000)]
+# The ledger's limits per call: MAX_BATCH objects moved, MAX_CREATE_BATCH objects created or packed.
+MAX_BATCH, MAX_CREATE_BATCH = 1000, 250
+Objects = Annotated[list[ObjectRef], Field(min_length=1, max_length=MAX_BATCH)]
+CreatedObjects = Annotated[list[ObjectRef], Field(min_length=1, max_length=MAX_CREATE_BATCH)]
 
 
 class RegisterItems(_Strict):
     operation: Literal["register_items"] = "register_items"
-    items: Annotated[list[ItemIn], Field(min_length=1, max_length=1000)]
+    items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_CREATE_BATCH)]
 
 
 class RegisterLot(_Strict):
@@ -155,7 +172,7 @@ class RegisterLot(_Strict):
 
 class RegisterLogisticUnits(_Strict):
     operation: Literal["register_logistic_units"] = "register_logistic_units"
-    ssccs: Annotated[list[str], Field(min_length=1, max_length=1000)]
+    ssccs: Annotated[list[str], Field(min_length=1, max_length=MAX_CREATE_BATCH)]
     company_prefix_length: CompanyPrefixLength = gs1.DEFAULT_COMPANY_PREFIX_LENGTH
 
 
@@ -200,7 +217,7 @@ class TransferOwnership(_Strict):
 class Pack(_Strict):
     operation: Literal["pack"] = "pack"
     parent: ObjectRef
-    children: Objects
+    children: CreatedObjects
 
 
 class Unpack(_Strict):
@@ -212,7 +229,7 @@ class Unpack(_Strict):
 class SplitLot(_Strict):
     operation: Literal["split_lot"] = "split_lot"
     lot: ObjectRef
-    outputs: Annotated[list[LotIn], Field(min_length=1, max_length=1000)]
+    outputs: Annotated[list[LotIn], Field(min_length=1, max_length=MAX_CREATE_BATCH)]
 
 
 class MergeLots(_Strict):
@@ -229,8 +246,8 @@ class InputIn(_Strict):
 class Transform(_Strict):
     operation: Literal["transform"] = "transform"
     inputs: Annotated[list[InputIn], Field(min_length=1, max_length=1000)]
-    lot_outputs: Annotated[list[LotIn], Field(max_length=1000)] = []
-    item_outputs: Annotated[list[ItemIn], Field(max_length=1000)] = []
+    lot_outputs: Annotated[list[LotIn], Field(max_length=MAX_CREATE_BATCH)] = []
+    item_outputs: Annotated[list[ItemIn], Field(max_length=MAX_CREATE_BATCH)] = []
 
     @model_validator(mode="after")
     def _has_output(self) -> Transform:
@@ -399,7 +416,10 @@ def resolve(op: BaseModel) -> LedgerCall:
         oid = op.object.object_id("object")
         return LedgerCall("recall", (_b32(oid), encode_reason(op.reason)), (oid,))
     if isinstance(op, AnchorDocument):
-        cid = Cid.parse(op.cid).to_bytes()
+        try:
+            cid = Cid.parse(op.cid).to_bytes()
+        except DocumentStoreError as exc:
+            raise InvalidInput(exc.code, "cid", str(exc)) from None
         if op.object is not None:
             subject = _b32(op.object.object_id("object"))
         else:

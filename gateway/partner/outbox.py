@@ -35,6 +35,9 @@ from gateway.partner.tables import SubmissionRow
 __all__ = ["IdempotencyConflict", "NotYourSubmission", "Outbox", "SignedCallInvalid", "SubmissionView", "view"]
 
 
+_SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
 class IdempotencyConflict(Exception):
     code = "idempotency.conflict"
 
@@ -69,6 +72,11 @@ class SubmissionView:
     replayed: bool = False
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes (it keeps no zone): they were stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def view(row: SubmissionRow, replayed: bool = False) -> SubmissionView:
     return SubmissionView(
         id=row.id,
@@ -82,8 +90,8 @@ def view(row: SubmissionRow, replayed: bool = False) -> SubmissionView:
         block_number=row.block_number,
         error=row.error,
         result=row.result,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
         replayed=replayed,
     )
 
@@ -97,7 +105,6 @@ class Outbox:
         self._sessions = sessions
         self._ledger = ledger
         self._keyring = keyring
-        self._partner_of: dict[str, int] = {}
 
     # -- accepting -----------------------------------------------------------------------------
 
@@ -131,6 +138,9 @@ class Outbox:
         existing = self._existing(principal.partner_id, idempotency_key, request_hash)
         if existing is not None:
             return existing
+        if len(call.signature) != 65 or int.from_bytes(call.signature[32:64], "big") > _SECP256K1_HALF_N:
+            # the relay (OpenZeppelin ECDSA) refuses high-s signatures; refuse them at the door too
+            raise SignedCallInvalid("signature.malleable", "The signature is not in canonical (low-s) form.")
         if call.deadline <= int(time.time()):
             raise SignedCallInvalid("signature.expired", f"The signature's deadline {call.deadline} has passed.")
         try:
@@ -153,13 +163,8 @@ class Outbox:
         return row
 
     def _partner(self, account: str) -> int:
-        account = to_checksum_address(account)
-        if account not in self._partner_of:
-            partner_id = self._ledger.partner_of(account)
-            if partner_id == 0:
-                return 0  # not cached: the account may join later
-            self._partner_of[account] = partner_id
-        return self._partner_of[account]
+        # Asked of the ledger every time: accounts are added and removed (by any replica's admin).
+        return self._ledger.partner_of(to_checksum_address(account))
 
     def _existing(self, partner_id: int, key: str | None, request_hash: str) -> SubmissionView | None:
         if key is None:

@@ -31,7 +31,7 @@ from typing import Any
 import requests
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from web3.exceptions import ContractLogicError, TransactionNotFound
 
@@ -102,6 +102,24 @@ def _event_json(event: LedgerEvent) -> dict[str, Any]:
     data["event"] = event.event_name
     data["log_index"] = event.meta.log_index
     return data
+
+
+def _in_nonce_order(rows: Sequence[SubmissionRow]) -> list[SubmissionRow]:
+    """The rows with each signer's partner-signed calls put in nonce order among their own places.
+
+    A partner may submit nonce n+1 before n; taken in arrival order, n+1 would make its signer
+    wait and n, arriving later, would wait behind it for ever. Every other row keeps its place.
+    """
+    places: dict[str, list[int]] = {}
+    for index, row in enumerate(rows):
+        if row.mode == "signed":
+            places.setdefault(to_checksum_address(row.signer), []).append(index)
+    ordered = list(rows)
+    for indexes in places.values():
+        by_nonce = sorted((rows[i] for i in indexes), key=lambda r: (r.relay_nonce or 0, r.seq))
+        for index, row in zip(indexes, by_nonce, strict=True):
+            ordered[index] = row
+    return ordered
 
 
 class OutboxWorker:
@@ -194,7 +212,20 @@ class OutboxWorker:
     # -- sending -------------------------------------------------------------------------------
 
     def _chain_nonce(self, signer: str) -> int:
-        return self._ledger.relay_nonce(signer)
+        """The signer's next relay nonce: the chain's, or past the calls already in flight.
+
+        Relay transactions still in the pool (blocks not yet mined, or sent before a restart)
+        have consumed nonces the chain does not show yet; using them again would make a whole
+        batch revert.
+        """
+        with self._sessions.begin() as session:
+            in_flight = session.scalar(
+                select(func.max(SubmissionRow.relay_nonce)).where(
+                    SubmissionRow.signer == signer, SubmissionRow.status == "submitted"
+                )
+            )
+        chain = self._ledger.relay_nonce(signer)
+        return chain if in_flight is None else max(chain, int(in_flight) + 1)
 
     def _next_nonce(self, signer: str) -> int:
         if signer not in self._state.next_nonce:
@@ -207,7 +238,7 @@ class OutboxWorker:
         failed: dict[str, dict[str, Any]] = {}
         now = int(time.time())
         waiting: set[str] = set()  # signers with an out-of-order signed call: later rows wait too
-        for row in rows:
+        for row in _in_nonce_order(rows):
             signer = to_checksum_address(row.signer)
             if signer in waiting:
                 continue
@@ -278,7 +309,7 @@ class OutboxWorker:
         )
         data = fn._encode_transaction_data()
         try:
-            gas = self._ledger.sender.estimate_gas({"to": self._ledger.relay_address, "data": data})
+            gas = self._estimate(data)
         except (ContractRevert, TransactionFailed) as exc:
             # The whole batch would revert: only a malformed entry does that. Send entries one by
             # one from now on until the culprit is found; the nonces assigned here are not used.
@@ -291,6 +322,17 @@ class OutboxWorker:
         self._send_batch(prepared, data, gas)
         self._batch_limit = self.settings.batch_size
         return len(prepared) + len(failed)
+
+    def _estimate(self, data: str) -> int:
+        """Gas of a batch run on top of the pending transactions (which it follows: an earlier
+        batch of the same signers may still be in the pool); reverts raise the decoded error."""
+        sender = self._ledger.sender
+        tx = {"from": to_checksum_address(self._relayer.address), "to": self._ledger.relay_address, "data": data}
+        try:
+            estimate = int(self._w3.eth.estimate_gas(tx, "pending"))  # type: ignore[arg-type]
+        except ContractLogicError as exc:
+            raise sender.decoder.decode(exc.data if isinstance(exc.data, str) else None) from None
+        return int(estimate * sender.gas_headroom)
 
     def _fees(self) -> tuple[int, int]:
         block = self._w3.eth.get_block("latest")

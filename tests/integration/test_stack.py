@@ -75,7 +75,7 @@ def test_start_serves_and_state_survives_a_restart(data_dir: Path) -> None:
     code, out = _stop(process)
     assert code == 0, out
     assert f"Gateway        {url}" in out and f"{url}/docs" in out
-    assert _anvil_pids() == before, "Ctrl-C must stop the node it started"
+    assert not _anvil_pids() - before, "Ctrl-C must stop the node it started (other nodes may come and go)"
     assert (data_dir / "anvil" / "state.json").exists()
 
     process = _start(env)

@@ -90,6 +90,8 @@ def add_account(partner_id: int, body: AccountIn, _: AdminDep, services: Service
 
 @router.delete("/partners/{partner_id}/accounts/{account}", status_code=204, summary="Remove a key")
 def remove_account(partner_id: int, account: Address, _: AdminDep, services: ServicesDep) -> None:
+    if services.ledger.partner_of(account) != partner_id:  # the ledger removes it from whoever holds it
+        raise LookupError(f"Partner {partner_id} has no account {account}.")
     services.admin_ledger.remove_partner_account(account)
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from chain_client.gs1 import GS1Error
 from chain_client.models import SignedCall
 from gateway.api.deps import PartnerDep, ReaderDep, ServicesDep
 from gateway.partner import operations as ops
@@ -121,8 +122,12 @@ class BatchIn(BaseModel):
 
 @router.post("/batch", status_code=202, response_model=list[SubmissionPublic], summary="Submit many operations")
 def submit_batch(body: BatchIn, principal: PartnerDep, services: ServicesDep) -> list[SubmissionPublic]:
-    for op in body.operations:  # validate every GS1 field first: nothing is stored if one is bad
-        ops.resolve(op)
+    for index, op in enumerate(body.operations):  # validate every field first: nothing is stored if one is bad
+        try:
+            ops.resolve(op)
+        except (GS1Error, ops.InvalidInput) as exc:
+            exc.field = f"operations[{index}].{exc.field}"  # name the field within the whole request
+            raise
     return [SubmissionPublic.of(services.outbox.submit(principal, op)) for op in body.operations]
 
 

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""End-to-end gateway benchmark: HTTP → outbox → relay → chain → confirmed.
+
+Starts its own Anvil node (automine) and the gateway as a separate process (``python -m
+gateway.stack`` against that node), onboards partners over HTTP, then measures, on loopback:
+
+- single: submissions of one custody transfer each, from several client threads;
+- batched: submissions of ``--batch`` item transfers each;
+- baseline: the same transfers sent straight to the ledger by ``chain_client`` (no gateway), in
+  batches of the same size, in the same run.
+
+Accept latency is measured by the clients (request to 202); confirm latency is the gateway's
+own record (``updated_at - created_at`` of confirmed submissions). Gateway CPU and memory come
+from /proc for the gateway process. Run: ``.venv/bin/python scripts/bench_gateway.py [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from chain_client.events import ItemRegistered  # noqa: E402
+from chain_client.ledger import CustodyLedgerClient  # noqa: E402
+from chain_client.models import PartnerRole, Registration  # noqa: E402
+from chain_client.node import ANVIL_DEFAULT_MNEMONIC, AnvilNode, free_port  # noqa: E402
+from chain_client.signers import LocalSigner  # noqa: E402
+from chain_client.tx import TxSender, connect  # noqa: E402
+
+GTIN = "09506000134352"
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+class ProcStats:
+    """CPU seconds and peak RSS of a process, from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.ticks  # utime + stime
+
+    def peak_rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+class Gateway:
+    def __init__(self, rpc_url: str, data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+        env.update(
+            CUSTODY_RPC_URL=rpc_url, CUSTODY_DATA_DIR=str(data_dir), CUSTODY_GATEWAY_PORT=str(self.port),
+            CUSTODY_KEYSTORE_PASSPHRASE="bench", CUSTODY_KEYSTORE_SCRYPT_N=str(2**14),
+        )  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.stack"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 180
+        key_file = data_dir / "admin-api-key"
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited: {self.process.stderr.read() if self.process.stderr else ''}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the gateway did not start")
+            try:  # ours once its admin key is written (the port alone could be anyone's)
+                if key_file.exists():
+                    httpx.get(f"{self.url}/health", timeout=1).raise_for_status()
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.admin_key = (data_dir / "admin-api-key").read_text().strip()
+        self.stats = ProcStats(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def onboard(gw: Gateway, name: str, role: str, gln: str) -> dict[str, Any]:
+    r = httpx.post(f"{gw.url}/v1/admin/partners", headers={"Authorization": f"Bearer {gw.admin_key}"},
+                   json={"name": name, "role": role, "glns": [gln]}, timeout=60)  # fmt: skip
+    r.raise_for_status()
+    return dict(r.json())
+
+
+def wait_all(client: httpx.Client, ids: list[str], timeout: float = 600) -> list[dict[str, Any]]:
+    """Waits until every submission is final; returns them (reads the list endpoint, not each id)."""
+    pending = set(ids)
+    final: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for status in ("confirmed", "failed"):
+            for s in client.get("/v1/submissions", params={"status": status, "limit": 1000}).json():
+                if s["id"] in pending:
+                    pending.discard(s["id"])
+                    final[s["id"]] = s
+        if pending:
+            time.sleep(0.05)
+    if pending:
+        raise TimeoutError(f"{len(pending)} submissions not final")
+    return [final[i] for i in ids]
+
+
+def run_phase(gw: Gateway, key: str, bodies: list[dict[str, Any]], threads: int) -> dict[str, Any]:
+    """Posts transfer bodies from `threads` clients; returns throughput and latencies."""
+    accept_ms: list[float] = []
+    ids: list[str] = []
+    lock = threading.Lock()
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def post(chunk: list[dict[str, Any]]) -> None:
+        with httpx.Client(base_url=gw.url, headers=headers, timeout=60) as c:
+            for body in chunk:
+                t = time.perf_counter()
+                r = c.post("/v1/transfers", json=body)
+                elapsed = (time.perf_counter() - t) * 1000
+                r.raise_for_status()
+                with lock:
+                    accept_ms.append(elapsed)
+                    ids.append(r.json()["id"])
+
+    cpu0, t0 = gw.stats.cpu_seconds(), time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(post, [bodies[k::threads] for k in range(threads)]))
+    with httpx.Client(base_url=gw.url, headers=headers, timeout=60) as c:
+        final = wait_all(c, ids)
+    wall = time.perf_counter() - t0
+    cpu = gw.stats.cpu_seconds() - cpu0
+    failed = [s for s in final if s["status"] != "confirmed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} submissions failed, e.g. {failed[0]['error']}")
+    confirm_ms = [
+        (dt.datetime.fromisoformat(s["updated_at"]) - dt.datetime.fromisoformat(s["created_at"])).total_seconds() * 1000
+        for s in final
+    ]
+    items = sum(len(b["objects"]) for b in bodies)
+    return {
+        "items": items,
+        "submissions": len(bodies),
+        "seconds": wall,
+        "items_per_s": items / wall,
+        "accept_p50_ms": percentile(accept_ms, 50),
+        "accept_p99_ms": percentile(accept_ms, 99),
+        "confirm_p50_ms": percentile(confirm_ms, 50),
+        "confirm_p99_ms": percentile(confirm_ms, 99),
+        "gateway_cpu_percent": 100 * cpu / wall,
+    }
+
+
+def register_items(gw: Gateway, key: str, n: int, prefix: str) -> list[dict[str, str]]:
+    refs = [{"gtin": GTIN, "serial": f"{prefix}{i}"} for i in range(n)]
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=gw.url, headers=headers, timeout=120) as c:
+        ids = []
+        for k in range(0, n, 500):
+            items = [{"gtin": GTIN, "serial": f"{prefix}{i}", "lot": "BENCH"} for i in range(k, min(n, k + 500))]
+            ids.append(c.post("/v1/items", json={"items": items}).json()["id"])
+        final = wait_all(c, ids)
+    if any(s["status"] != "confirmed" for s in final):
+        raise RuntimeError("registration failed")
+    return refs
+
+
+def baseline(node: AnvilNode, n: int, batch: int) -> float:
+    """Transfers per second sent straight to the ledger with chain_client (no gateway)."""
+    w3 = connect(node.rpc_url)
+    admin, maker, dist = (LocalSigner.from_mnemonic(ANVIL_DEFAULT_MNEMONIC, i) for i in (10, 11, 12))
+    from chain_client.deploy import deploy
+
+    sender = TxSender(w3, admin, CustodyLedgerClient.revert_decoder())
+    ledger = CustodyLedgerClient(sender, deploy(sender, "CustodyLedger", admin.address).address)
+    ledger.register_partner("m", PartnerRole.MANUFACTURER, [maker.address])
+    dist_id = ledger.register_partner("d", PartnerRole.DISTRIBUTOR, [dist.address]).events[0].partner_id  # type: ignore[attr-defined]
+    m = ledger.as_signer(maker)
+    ids: list[str] = []
+    for k in range(0, n, 500):
+        regs = [Registration(f"urn:epc:id:sgtin:9506000.013435.BASE{i}", "B") for i in range(k, min(n, k + 500))]
+        ids += [e.object_id for e in m.register_items(regs).of(ItemRegistered)]
+    t0 = time.perf_counter()
+    for k in range(0, n, batch):
+        m.transfer(ids[k : k + batch], dist_id)
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--single", type=int, default=300, help="single-item submissions")
+    parser.add_argument("--batched", type=int, default=6000, help="items in batched submissions")
+    parser.add_argument("--batch", type=int, default=100, help="items per batched submission")
+    parser.add_argument("--threads", type=int, default=8, help="client threads")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, AnvilNode() as node:
+        gw = Gateway(node.rpc_url, Path(tmp) / "data")
+        try:
+            maker = onboard(gw, "Bench Maker", "manufacturer", "0614141000005")
+            dist = onboard(gw, "Bench Distributor", "distributor", "0614141000029")
+            key = maker["api_key"]["key"]
+            singles = register_items(gw, key, args.single, "S")
+            batched = register_items(gw, key, args.batched, "B")
+            single = run_phase(gw, key, [{"objects": [r], "receiver": dist["partner_id"]} for r in singles],
+                               args.threads)  # fmt: skip
+            bodies = [
+                {"objects": batched[k : k + args.batch], "receiver": dist["partner_id"]}
+                for k in range(0, len(batched), args.batch)
+            ]
+            batch = run_phase(gw, key, bodies, args.threads)
+            peak_rss = gw.stats.peak_rss_mib()
+        finally:
+            gw.stop()
+        direct = baseline(node, args.batched, args.batch)
+
+    result = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "confirmed_transfers_per_s_single": round(single["items_per_s"], 1),
+        "confirmed_transfers_per_s_batched": round(batch["items_per_s"], 1),
+        "direct_chain_transfers_per_s_batched": round(direct, 1),
+        "accept_p50_ms": round(batch["accept_p50_ms"], 2),
+        "accept_p99_ms": round(max(single["accept_p99_ms"], batch["accept_p99_ms"]), 2),
+        "confirm_p50_ms": round(batch["confirm_p50_ms"], 1),
+        "confirm_p99_ms": round(max(single["confirm_p99_ms"], batch["confirm_p99_ms"]), 1),
+        "single": {k: round(v, 2) for k, v in single.items()},
+        "batched": {k: round(v, 2) for k, v in batch.items()},
+        "gateway_peak_rss_mib": round(peak_rss, 1),
+        "threads": args.threads,
+        "batch": args.batch,
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"Gateway end to end, {result['date']}, {result['machine']}, {args.threads} client threads\n")
+    print(f"| {'phase':<28} | {'items':>6} | {'items/s':>8} | {'accept p50/p99 ms':>18} | {'confirm p50/p99 ms':>19} |"
+          f" {'gw CPU %':>8} |")  # fmt: skip
+    print(f"|{'-' * 30}|{'-' * 8}|{'-' * 10}|{'-' * 20}|{'-' * 21}|{'-' * 10}|")
+    for name, p in (("single (1 item/submission)", single), (f"batched ({args.batch} items)", batch)):
+        print(f"| {name:<28} | {p['items']:>6} | {p['items_per_s']:>8.1f} | "
+              f"{p['accept_p50_ms']:>8.1f} / {p['accept_p99_ms']:>7.1f} | {p['confirm_p50_ms']:>8.0f} / "
+              f"{p['confirm_p99_ms']:>8.0f} | {p['gateway_cpu_percent']:>8.0f} |")  # fmt: skip
+    print(
+        f"| {'direct to chain (baseline)':<28} | {args.batched:>6} | {direct:>8.1f} | {'':>18} | {'':>19} | {'':>8} |"
+    )
+    print(f"\ngateway peak RSS {peak_rss:.0f} MiB")
+    ok_tp = result["confirmed_transfers_per_s_batched"] >= 300
+    ok_p99 = result["accept_p99_ms"] < 50
+    print(f"target: >= 300 confirmed item transfers/s batched: {'met' if ok_tp else 'NOT met'}")
+    print(f"target: p99 accept latency < 50 ms: {'met' if ok_p99 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
