@@ -130,19 +130,25 @@ class TxSender:
         tx["maxPriorityFeePerGas"] = self.priority_fee_wei
         lock = self.nonces.lock(self.address)
         with lock:
-            tx["nonce"] = self.nonces.take(self.address)
-            raw = self.signer.sign_transaction(tx)
-            try:
-                tx_hash = self.w3.eth.send_raw_transaction(raw)
-            except ContractLogicError as exc:
-                self.nonces.resync(self.address)
-                raise self._revert(exc) from None
-            except Web3RPCError as exc:
-                self.nonces.resync(self.address)
-                raise TransactionRejected(f"The node refused the transaction: {_rpc_message(exc)}") from None
-            except Exception:
-                self.nonces.resync(self.address)
-                raise
+            for attempt in range(3):
+                tx["nonce"] = self.nonces.take(self.address)
+                raw = self.signer.sign_transaction(tx)
+                try:
+                    tx_hash = self.w3.eth.send_raw_transaction(raw)
+                    break
+                except ContractLogicError as exc:
+                    self.nonces.resync(self.address)
+                    raise self._revert(exc) from None
+                except Web3RPCError as exc:
+                    self.nonces.resync(self.address)
+                    # another sender of this account (another process, another client) moved its
+                    # nonce on: take the node's count and try again
+                    if "nonce too low" in _rpc_message(exc).lower() and attempt < 2:
+                        continue
+                    raise TransactionRejected(f"The node refused the transaction: {_rpc_message(exc)}") from None
+                except Exception:
+                    self.nonces.resync(self.address)
+                    raise
         return "0x" + bytes(tx_hash).hex()
 
     def wait(self, tx_hash: str, timeout: float | None = None) -> Receipt:

@@ -161,6 +161,8 @@ def gateway(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Itera
         gateway_port=free_port(),
         keystore_passphrase="test-passphrase",
         keystore_scrypt_n=2**12,  # keystores still scrypt-encrypted, just cheaper to open in tests
+        # its own admin account, so its nonces never race the `network` fixture's (account 0)
+        deployer_key=LocalSigner.from_mnemonic(ANVIL_DEFAULT_MNEMONIC, 8).private_key.hex(),
     )
     ensure_deployed(settings, anvil.rpc_url)
     app = create_app(settings, rpc_url=anvil.rpc_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chain_client.node import free_port
+from chain_client.errors import NodeNotReachable
+from chain_client.node import free_port, rpc_call
 
 pytestmark = pytest.mark.integration
 
@@ -50,11 +52,6 @@ def _wait_health(url: str, process: subprocess.Popen[str], timeout: float = 120)
     raise AssertionError("the stack did not become healthy")
 
 
-def _anvil_pids() -> set[int]:
-    out = subprocess.run(["pgrep", "-f", "anvil-linux-amd64/bin/anvil"], capture_output=True, text=True).stdout
-    return {int(p) for p in out.split()}
-
-
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
@@ -68,14 +65,16 @@ def _stop(process: subprocess.Popen[str]) -> tuple[int, str]:
 
 def test_start_serves_and_state_survives_a_restart(data_dir: Path) -> None:
     env = _env(data_dir)
-    before = _anvil_pids()
     process = _start(env)
     url = f"http://127.0.0.1:{env['CUSTODY_GATEWAY_PORT']}"
     first = _wait_health(url, process)
     code, out = _stop(process)
     assert code == 0, out
     assert f"Gateway        {url}" in out and f"{url}/docs" in out
-    assert not _anvil_pids() - before, "Ctrl-C must stop the node it started (other nodes may come and go)"
+    node_url = re.search(r"EVM node +(http://\S+)", out)
+    assert node_url is not None, out
+    with pytest.raises(NodeNotReachable):  # Ctrl-C stopped the node it started
+        rpc_call(node_url.group(1), "eth_chainId", timeout=2)
     assert (data_dir / "anvil" / "state.json").exists()
 
     process = _start(env)
