@@ -206,6 +206,12 @@ class _Lease:
         """Copies one record into the stage (handing full stages to be written); returns its offset."""
         start = self._stage_start + self._fill
         for part in parts:
+            size = len(part)
+            if self._fill + size < _STAGE_SIZE:  # the common case: it fits, one copy, no views
+                assert self._stage is not None
+                self._stage[self._fill : self._fill + size] = part
+                self._fill += size
+                continue
             view = memoryview(part)
             while len(view):
                 stage = self._stage

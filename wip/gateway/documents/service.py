@@ -34,7 +34,7 @@ from gateway.documents.car import iter_car
 from gateway.documents.catalog import Catalog, CatalogAnchor, CatalogEntry
 from gateway.documents.cid import RAW, Cid, CidLike
 from gateway.documents.dagpb import decode_pbnode
-from gateway.documents.errors import BlockNotFound, IntegrityError, NotAFile
+from gateway.documents.errors import BlockNotFound, IntegrityError, MalformedBlock, NotAFile
 from gateway.documents.interface import AddResult, DocumentStore, GcResult
 from gateway.documents.keys import DocumentKeyring, key_id
 from gateway.documents.retention import RetentionService
@@ -336,9 +336,17 @@ class DocumentService:
             return principal.partner_id
         raise AccessDenied("This document is confidential and your key is not among its recipients.")
 
-    def check_readable(self, cid: CidLike, principal: Principal | None) -> Envelope:
-        """For the raw (IPFS) read paths: refuses confidential content to non-recipients."""
-        envelope = self.envelope(Cid.parse(cid))
+    def check_readable(self, cid: CidLike, principal: Principal | None, *, lenient: bool = False) -> Envelope:
+        """For the raw (IPFS) read paths: refuses confidential content to non-recipients.
+
+        ``lenient``: content that cannot be read as a file from its start (a bare internal block,
+        a directory, an incomplete DAG) is no envelope root, so the operation itself decides."""
+        try:
+            envelope = self.envelope(Cid.parse(cid))
+        except (NotAFile, MalformedBlock, BlockNotFound):
+            if not lenient:
+                raise
+            return Envelope(False)
         self.reader_of(envelope, principal)
         return envelope
 

@@ -14,6 +14,7 @@ Nothing here depends on FastAPI or Starlette.
 
 from __future__ import annotations
 
+import io
 import tempfile
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -27,7 +28,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from gateway.documents.errors import TooLarge
 from gateway.documents.service_errors import InvalidUpload, UnsupportedMediaType
 
-__all__ = ["ChunkSource", "MultipartReader", "Part", "read_field", "spool_part"]
+__all__ = ["ChunkSource", "MultipartReader", "Part", "PartFile", "read_field", "spool_part"]
 
 _BATCH = 1 << 20
 _SPOOL_IN_MEMORY = 1 << 20
@@ -212,3 +213,29 @@ def spool_part(source: ChunkSource) -> IO[bytes]:
         spool.close()
         raise
     return spool
+
+
+class PartFile(io.RawIOBase):
+    """A binary file view of a multipart part, for ``CarReader`` (in a worker thread)."""
+
+    def __init__(self, source: ChunkSource) -> None:
+        super().__init__()
+        self._chunks = iter(source)
+        self._buffer = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size is None:
+            size = -1
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                break
+            self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data

@@ -6,10 +6,10 @@ import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from gateway.api.routes.ipfs import _parse_range
 from gateway.documents.anchors import document_id
 from gateway.documents.cid import Cid
 from gateway.documents.errors import InvalidRange
+from gateway.documents.ranges import parse_range
 from gateway.documents.service import UploadForm
 from gateway.documents.service_errors import InvalidUpload
 from gateway.documents.sniff import safe_media_type, sniff
@@ -92,13 +92,13 @@ def test_declared_media_types_that_could_run_script_are_neutralised() -> None:
     ],
 )  # fmt: skip
 def test_ranges(header: str | None, expected: tuple[int, int] | None) -> None:
-    assert _parse_range(header, 100) == expected
+    assert parse_range(header, 100) == expected
 
 
 @pytest.mark.parametrize("header", ["bytes=100-", "bytes=150-200", "bytes=-0", "bytes=9-3"])
 def test_unsatisfiable_ranges(header: str) -> None:
     with pytest.raises(InvalidRange):
-        _parse_range(header, 100)
+        parse_range(header, 100)
 
 
 def test_document_id_is_the_contracts() -> None:

@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import datetime as dt
 import os
+import shutil
 import sqlite3
 import tempfile
 import uuid
@@ -405,9 +406,12 @@ _TEMPLATES: dict[str, str] = {}  # backend -> a migrated database to copy (migra
 
 
 def _template(backend: str, server: str | None) -> str:
+    """A migrated database to copy, made once per session and removed at exit."""
     if backend not in _TEMPLATES:
         if backend == "sqlite":
-            path = Path(tempfile.mkdtemp(prefix="idx-template-")) / "template.db"
+            directory = tempfile.mkdtemp(prefix="idx-template-")
+            atexit.register(shutil.rmtree, directory, ignore_errors=True)
+            path = Path(directory) / "template.db"
             open_database(f"sqlite:///{path}").dispose()
             _TEMPLATES[backend] = str(path)
         else:
@@ -417,9 +421,18 @@ def _template(backend: str, server: str | None) -> str:
             with admin.connect() as connection:
                 connection.execute(text(f'CREATE DATABASE "{name}"'))
             admin.dispose()
+            atexit.register(_drop_database, server, name)
             open_database(make_url(server).set(database=name).render_as_string(hide_password=False)).dispose()
             _TEMPLATES[backend] = name
     return _TEMPLATES[backend]
+
+
+def _drop_database(server: str, name: str) -> None:
+    with contextlib.suppress(Exception):  # at exit, a throwaway server may be gone already
+        admin = _admin(server)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _admin(server: str) -> Engine:

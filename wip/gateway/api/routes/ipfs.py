@@ -17,9 +17,7 @@ is what its CID names; ``/v1/documents/{cid}`` is where recipients get plaintext
 """
 
 import functools
-import io
 import logging
-import re
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, BinaryIO, cast
 
@@ -34,7 +32,8 @@ from gateway.api.deps import ServicesDep, get_principal
 from gateway.api.errors import ProblemError, problem_response
 from gateway.documents import compat
 from gateway.documents.cid import RAW, Cid
-from gateway.documents.errors import BlockNotFound, DocumentStoreError, InvalidRange, MalformedBlock, NotAFile, TooLarge
+from gateway.documents.errors import DocumentStoreError, InvalidRange, TooLarge
+from gateway.documents.ranges import parse_range
 from gateway.documents.service import DocumentService, Envelope
 from gateway.documents.service_errors import (
     AccessDenied,
@@ -44,7 +43,7 @@ from gateway.documents.service_errors import (
     UnsupportedMediaType,
 )
 from gateway.documents.sniff import SAFE_HEADERS
-from gateway.documents.uploads import ChunkSource, MultipartReader
+from gateway.documents.uploads import ChunkSource, MultipartReader, PartFile
 from gateway.partner.apikeys import Principal
 
 __all__ = ["STATUS_BY_CODE", "OptionalPrincipal", "ProblemRoute", "router"]
@@ -62,7 +61,6 @@ STATUS_BY_CODE = {
 }  # fmt: skip
 IMMUTABLE = "public, max-age=29030400, immutable"
 _UPLOAD_SLACK = 64 * 1024  # multipart framing around the file bytes
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 # -- error rendering, per path family --------------------------------------------------------------
@@ -183,12 +181,7 @@ def check_upload_size(request: Request, limit: int) -> None:
 
 
 def _readable(documents: DocumentService, cid: Cid, principal: Principal | None) -> Envelope:
-    """The visibility check of raw reads. Content the check cannot read as a file (a bare
-    internal block, a directory) is not an envelope root: the operation itself decides."""
-    try:
-        return documents.check_readable(cid, principal)
-    except (NotAFile, MalformedBlock, BlockNotFound):
-        return Envelope(False)
+    return documents.check_readable(cid, principal, lenient=True)
 
 
 def _ndjson(*items: dict[str, Any]) -> Response:
@@ -322,32 +315,6 @@ def dag_export(arg: Arg, principal: OptionalPrincipal, services: ServicesDep) ->
                              headers={"X-Stream-Output": "1"})  # fmt: skip
 
 
-class _PartReader(io.RawIOBase):
-    """A binary file view of a multipart part, for ``CarReader`` (in a worker thread)."""
-
-    def __init__(self, source: ChunkSource) -> None:
-        super().__init__()
-        self._chunks = iter(source)
-        self._buffer = bytearray()
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        if size is None:
-            size = -1
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, b"")
-            if not chunk:
-                break
-            self._buffer += chunk
-        if size < 0:
-            size = len(self._buffer)
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
-
-
 @_rpc.post("/dag/import", summary="Import CAR files (multipart), like `ipfs dag import`")
 async def dag_import(
     request: Request,
@@ -363,7 +330,7 @@ async def dag_import(
     blocks = 0
     while await reader.next_part() is not None:
         source = ChunkSource(reader, documents.max_upload_bytes)
-        car = cast(BinaryIO, _PartReader(source))
+        car = cast(BinaryIO, PartFile(source))
         result = await anyio.to_thread.run_sync(documents.store.import_car, car)
         blocks += result.blocks
         lines += [{"Root": {"Cid": {"/": str(root)}, "PinErrorMsg": ""}} for root in result.roots]
@@ -382,29 +349,6 @@ def repo_gc(principal: GcDep, services: ServicesDep) -> Response:
 # -- the path gateway ------------------------------------------------------------------------------
 
 _paths = APIRouter(route_class=ProblemRoute)
-
-
-def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(first, last) of a single ``bytes=`` range; None to serve everything (no header, or a form
-    we choose to ignore such as several ranges); ``InvalidRange`` when unsatisfiable."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if match is None:
-        return None
-    first_text, last_text = match.groups()
-    if not first_text and not last_text:
-        return None
-    if not first_text:  # the last N bytes
-        n = int(last_text)
-        if n == 0:
-            raise InvalidRange(f"cannot serve the last 0 bytes of a {size}-byte file")
-        return max(0, size - n), size - 1
-    first = int(first_text)
-    last = min(int(last_text), size - 1) if last_text else size - 1
-    if first >= size or (last_text and int(last_text) < first):
-        raise InvalidRange(f"range {header!r} is outside the {size}-byte file")
-    return first, last
 
 
 @_paths.get("/ipfs/{cid}", summary="Content by CID (path gateway, read-only; HEAD too)")
@@ -433,7 +377,7 @@ def path_gateway(
     size = documents.store.stat(parsed).size
     media_type = documents.media_type(parsed, envelope)
     try:
-        wanted = _parse_range(range_header, size)
+        wanted = parse_range(range_header, size)
     except InvalidRange as exc:
         return problem_response(416, exc.code, "Range Not Satisfiable", str(exc),
                                 headers={"Content-Range": f"bytes */{size}"})  # fmt: skip
