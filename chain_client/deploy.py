@@ -88,13 +88,6 @@ class DeploymentRecord:
         tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.path)  # atomic: a crash never leaves half a record
 
-    def forget(self, name: str) -> None:
-        if self._contracts.pop(name, None) is not None:
-            tmp = self.path.with_suffix(".tmp")
-            payload = {"chain_id": self.chain_id, "contracts": {n: asdict(d) for n, d in self._contracts.items()}}
-            tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, self.path)
-
     def is_live(self, w3: Web3, name: str) -> bool:
         """Whether the recorded address still holds code (a reset dev chain loses it)."""
         if name not in self._contracts:

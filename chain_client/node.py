@@ -25,7 +25,7 @@ from typing import Any
 from chain_client._paths import npm_binary
 from chain_client.errors import ChainIdMismatch, NodeNotReachable, NodeStartFailed, PortInUse, ToolchainError
 
-__all__ = ["ANVIL_DEFAULT_MNEMONIC", "AnvilConfig", "AnvilNode", "free_port", "rpc_call", "wait_for_rpc"]
+__all__ = ["ANVIL_DEFAULT_MNEMONIC", "AnvilConfig", "AnvilNode", "free_port", "port_taken", "rpc_call", "wait_for_rpc"]
 
 # Anvil's well-known development mnemonic: its keys are public, so they are for local chains only.
 ANVIL_DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
@@ -38,7 +38,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def _port_taken(host: str, port: int) -> bool:
+def port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (binding there fails)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -152,7 +153,7 @@ class AnvilNode:
             )
         if self.port == 0:
             self.port = free_port(self.config.host)
-        elif _port_taken(self.config.host, self.port):
+        elif port_taken(self.config.host, self.port):
             raise PortInUse(
                 f"Port {self.port} on {self.config.host} is already in use, so Anvil cannot listen there. "
                 "Stop what uses it, or choose another port (CUSTODY_ANVIL_PORT=0 picks a free one)."

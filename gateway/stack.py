@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import os
 import secrets
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from chain_client.artifacts import load_artifact
 from chain_client.deploy import Deployment, DeploymentRecord, deploy
 from chain_client.errors import CustodyClientError, PortInUse
 from chain_client.ledger import CONTRACT_NAME, RELAY_NAME, CustodyLedgerClient
-from chain_client.node import AnvilConfig, AnvilNode, wait_for_rpc
+from chain_client.node import AnvilConfig, AnvilNode, port_taken, wait_for_rpc
 from chain_client.tx import TxSender, connect
 from gateway.core.chain import admin_signer
 from gateway.core.config import Settings
@@ -72,15 +71,11 @@ def ensure_deployed(settings: Settings, rpc_url: str) -> Deployment:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            raise PortInUse(
-                f"Port {port} on {host} is already in use, so the gateway cannot listen there. Stop what "
-                "uses it or set CUSTODY_GATEWAY_PORT to another port."
-            ) from None
+    if port_taken(host, port):
+        raise PortInUse(
+            f"Port {port} on {host} is already in use, so the gateway cannot listen there. Stop what "
+            "uses it or set CUSTODY_GATEWAY_PORT to another port."
+        )
 
 
 def _local_secret(path: Path) -> Path:
