@@ -13,7 +13,7 @@ from gateway.core.config import Settings, get_settings
 from gateway.core.services import Services
 from gateway.partner.apikeys import ApiKeyError, Principal
 
-__all__ = ["AdminDep", "ChainDep", "PartnerDep", "ReaderDep", "ServicesDep", "SettingsDep"]
+__all__ = ["AdminDep", "AuditorDep", "ChainDep", "PartnerDep", "ReaderDep", "ServicesDep", "SettingsDep"]
 
 
 def get_chain(request: Request) -> ChainContext:
@@ -61,3 +61,15 @@ def require(scope: str, kind: str | None = None) -> Callable[[Principal], Princi
 PartnerDep = Annotated[Principal, Depends(require("submit", "partner"))]
 ReaderDep = Annotated[Principal, Depends(require("read"))]
 AdminDep = Annotated[Principal, Depends(require("admin", "admin"))]
+
+
+def require_auditor(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """Auditors (and admins) read the whole ledger; a partner's key sees only its own submissions."""
+    if principal.kind not in ("auditor", "admin"):
+        raise ProblemError(403, "auth.forbidden", "Forbidden", "This needs an auditor (or admin) API key.")
+    if not principal.has("read"):
+        raise ProblemError(403, "auth.scope", "Forbidden", "This API key lacks the 'read' scope.")
+    return principal
+
+
+AuditorDep = Annotated[Principal, Depends(require_auditor)]

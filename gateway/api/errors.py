@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chain_client import errors as ce
 from chain_client.gs1 import GS1Error
 from gateway.documents.errors import DocumentStoreError
+from gateway.documents.service_errors import DocumentsError
 from gateway.partner.apikeys import ApiKeyError
 from gateway.partner.keyring import KeyringError
 from gateway.partner.operations import InvalidInput
@@ -65,10 +66,16 @@ _DOMAIN: dict[type[Exception], tuple[int, str]] = {
     KeyringError: (409, "No custodial key"),
     ApiKeyError: (401, "Invalid credentials"),
 }
-_DOCUMENT_STATUS = {
+# Statuses of the document store's and documents service's error codes (one table for the
+# problem+json handlers here and the Kubo-format errors of /api/v0).
+DOCUMENT_STATUS_BY_CODE = {
     "ipfs.invalid_cid": 422, "ipfs.not_found": 404, "ipfs.integrity": 502, "ipfs.too_large": 413,
     "ipfs.unsupported": 422, "ipfs.invalid_range": 416, "ipfs.not_pinned": 404, "ipfs.malformed": 422,
     "ipfs.not_a_file": 422, "ipfs.invalid_car": 422, "ipfs.busy": 503, "ipfs.storage": 507,
+    "ipfs.retained": 409, "ipfs.remote": 502,
+    "documents.unsupported_media_type": 415, "documents.invalid_upload": 422, "documents.auth_required": 401,
+    "documents.forbidden": 403, "documents.not_anchored": 409, "documents.decryption_failed": 502,
+    "documents.no_key": 409,
 }  # fmt: skip
 
 
@@ -100,9 +107,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(404, "resource.not_found", "Not found", str(exc))
 
     @app.exception_handler(DocumentStoreError)
-    async def _documents(_: Request, exc: DocumentStoreError) -> JSONResponse:
+    @app.exception_handler(DocumentsError)
+    async def _documents(_: Request, exc: DocumentStoreError | DocumentsError) -> JSONResponse:
         code = getattr(exc, "code", "ipfs.error")
-        return problem_response(_DOCUMENT_STATUS.get(code, 500), code, type(exc).__name__, str(exc))
+        return problem_response(DOCUMENT_STATUS_BY_CODE.get(code, 500), code, type(exc).__name__, str(exc))
 
     for exc_type, (status, title) in _DOMAIN.items():
         app.add_exception_handler(exc_type, _domain_handler(status, title))

@@ -2,10 +2,12 @@
 
 from fastapi import APIRouter
 
-from gateway.api.routes import admin, epcis, health, partner
+from gateway.api.routes import admin, documents, epcis, health, ipfs, partner
 
 api_router = APIRouter()
 api_router.include_router(health.router)
 api_router.include_router(partner.router)
 api_router.include_router(admin.router)
 api_router.include_router(epcis.router)
+api_router.include_router(ipfs.router)
+api_router.include_router(documents.router)

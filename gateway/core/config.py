@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,17 @@ class Settings(BaseSettings):
     confirmations: int = Field(default=1, ge=1, description="Blocks on top before a submission is confirmed.")
     run_worker: bool = Field(default=True, description="Run the outbox worker in this process.")
     batch_size: int = Field(default=200, ge=1, le=1000, description="Most submissions per relay transaction.")
+    run_indexer: bool = Field(default=True, description="Follow the chain into the read model (idx_* tables) here.")
+    indexer_confirmations: int = Field(default=0, ge=0, description="Index only blocks with this many on top.")
+    indexer_poll_interval: float = Field(default=1.0, gt=0, description="Seconds between indexer polls.")
+    max_upload_bytes: int = Field(default=100 * 2**20, gt=0, description="Largest document or IPFS add (else 413).")
+    documents_dir: Path | None = Field(default=None, description="Document store, catalog; unset: data_dir/documents.")
+    ipfs_api_url: str | None = Field(default=None, description="Kubo RPC API (http://127.0.0.1:5001); unset: embedded.")
+    ipfs_api_token: SecretStr | None = Field(default=None, description="Bearer token sent to that Kubo RPC API.")
+    ipfs_blockstore: Literal["auto", "pack", "flatfs"] = Field(
+        default="auto", description="Embedded block layout; auto keeps an existing store's, else pack."
+    )
+    ipfs_compat_version: str = Field(default="0.7.0", description="Version /api/v0/version reports to Kubo clients.")
 
     @field_validator("rpc_url", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,10 @@ from gateway.partner.keyring import Keyring
 from gateway.partner.notify import Notifier
 from gateway.partner.outbox import Outbox
 from gateway.partner.worker import OutboxWorker, WorkerSettings
+
+if TYPE_CHECKING:
+    from gateway.documents.service import DocumentService
+    from gateway.indexer.service import IndexerService
 
 __all__ = ["Services"]
 
@@ -38,6 +43,8 @@ class Services:
     _admin_ledger: CustodyLedgerClient | None = None
     _outbox: Outbox | None = None
     worker: OutboxWorker | None = None
+    _documents: DocumentService | None = None
+    _indexer: IndexerService | None = None
 
     @classmethod
     def build(cls, settings: Settings, chain: ChainContext) -> Services:
@@ -100,12 +107,51 @@ class Services:
         assert self._outbox is not None
         return self._outbox
 
+    @property
+    def documents(self) -> DocumentService:
+        """The documents service (store, catalog, recipients' keys, anchors), built on first use."""
+        if self._documents is None:
+            from gateway.documents.factory import build_document_service
+
+            self._documents = build_document_service(self.settings, self)
+        return self._documents
+
+    @property
+    def indexer_ready(self) -> bool:
+        """Whether the indexer is (or can be) built: the ledger is deployed."""
+        return self._indexer is not None or self._ledger is not None
+
+    @property
+    def indexer(self) -> IndexerService:
+        """The event indexer feeding the read model, built on first use (the ledger must be deployed)."""
+        if self._indexer is None:
+            self._require()
+            from gateway.indexer.indexer import IndexerConfig
+            from gateway.indexer.service import IndexerService
+
+            record = self.chain.deployments
+            ledger = record.get(CONTRACT_NAME)
+            config = IndexerConfig(confirmations=self.settings.indexer_confirmations, start_block=ledger.block_number)
+            self._indexer = IndexerService(
+                self.engine,
+                self.chain.rpc_url,
+                ledger.address,
+                record.get(RELAY_NAME).address,
+                config,
+                poll_interval=self.settings.indexer_poll_interval,
+            )
+        return self._indexer
+
     def start(self) -> None:
         self.notifier.start()
         if self.settings.run_worker and self.worker is not None:
             self.worker.start()
+        if self.settings.run_indexer and self._ledger is not None:
+            self.indexer.start()
 
     def stop(self) -> None:
+        if self._indexer is not None:
+            self._indexer.stop()
         if self.worker is not None:
             self.worker.stop()
         self.notifier.stop()

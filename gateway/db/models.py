@@ -1,3 +1,4 @@
 """Imports every module that declares tables, so Alembic sees the whole schema."""
 
+import gateway.indexer.tables
 import gateway.partner.tables  # noqa: F401

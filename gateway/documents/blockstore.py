@@ -22,10 +22,11 @@ import itertools
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from gateway.documents.blocks import BlockLocation, Layout
 from gateway.documents.cid import SHA2_256, Cid, multihash_sha256
 from gateway.documents.errors import BlockNotFound, IntegrityError, StorageError
 
@@ -74,6 +75,8 @@ class FlatFSBlockstore:
     Paths are handled as ``str`` internally: pathlib costs tens of microseconds per block,
     which shows at thousands of blocks per GiB.
     """
+
+    layout: Layout = "flatfs"
 
     def __init__(self, root: Path, *, durable: bool = True) -> None:
         self.root = root
@@ -134,6 +137,9 @@ class FlatFSBlockstore:
         except OSError as exc:
             raise StorageError(f"cannot read block {cid}: {exc}") from exc
 
+    def locate(self, cid: Cid) -> BlockLocation:
+        return BlockLocation(self.path_of(cid.multihash), 0, self.size_of(cid))
+
     def writer(self, *, background: bool = True) -> BlockWriter:
         return BlockWriter(self, background=background)
 
@@ -151,6 +157,16 @@ class FlatFSBlockstore:
         except FileNotFoundError:
             return 0
         return size
+
+    def delete_many(self, multihashes: Iterable[bytes]) -> tuple[int, int]:
+        removed = freed = 0
+        for multihash in multihashes:
+            freed += self.delete(multihash)
+            removed += 1
+        return removed, freed
+
+    def finish_gc(self) -> None:
+        self.clear_tmp()
 
     def iter_multihashes(self) -> Iterator[bytes]:
         """Every stored block's multihash; files that are not blocks are ignored."""

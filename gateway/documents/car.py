@@ -20,7 +20,7 @@ from gateway.documents.cid import Cid, multihash_sha256
 from gateway.documents.dagpb import uvarint
 from gateway.documents.errors import IntegrityError, InvalidCar, InvalidCID
 
-__all__ = ["MAX_HEADER_SIZE", "MAX_SECTION_SIZE", "CarReader", "encode_header", "write_car"]
+__all__ = ["MAX_HEADER_SIZE", "MAX_SECTION_SIZE", "CarReader", "encode_header", "iter_car", "write_car"]
 
 MAX_HEADER_SIZE = 64 * 1024
 MAX_SECTION_SIZE = 2 * 1024 * 1024 + 128
@@ -51,6 +51,14 @@ def write_car(out: _Writable, roots: Sequence[Cid], blocks: Iterable[tuple[Cid, 
         out.write(block)
         total += len(prefix) + len(block)
     return total
+
+
+def iter_car(roots: Sequence[Cid], blocks: Iterable[tuple[Cid, bytes]]) -> Iterator[bytes]:
+    """A CAR v1 stream as byte strings (header, then one piece per section): for streaming responses."""
+    yield encode_header(roots)
+    for cid, block in blocks:
+        cid_bytes = cid.to_bytes()
+        yield uvarint(len(cid_bytes) + len(block)) + cid_bytes + block
 
 
 def _read_uvarint(stream: BinaryIO) -> int | None:

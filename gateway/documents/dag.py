@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from gateway.documents.blockstore import FlatFSBlockstore
+from gateway.documents.blocks import Blockstore
 from gateway.documents.cid import DAG_PB, RAW, Cid
 from gateway.documents.dagpb import PBNode, UnixFSData, UnixFSType, decode_pbnode, decode_unixfs
 from gateway.documents.errors import MalformedBlock, NotAFile, UnsupportedContent
@@ -65,7 +65,7 @@ def _unixfs(cid: Cid, node: PBNode) -> UnixFSData:
 
 
 class DagReader:
-    def __init__(self, blocks: FlatFSBlockstore) -> None:
+    def __init__(self, blocks: Blockstore) -> None:
         self.blocks = blocks
 
     def stat(self, cid: Cid) -> NodeStat:

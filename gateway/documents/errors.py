@@ -16,7 +16,9 @@ message names the CID or limit involved so an operator can act on it::
     ├── TooLarge                         ipfs.too_large
     ├── InvalidCar (ValueError)          ipfs.invalid_car
     ├── StoreBusy (TimeoutError)         ipfs.busy
-    └── StorageError (OSError)           ipfs.storage
+    ├── StorageError (OSError)           ipfs.storage
+    ├── Retained                         ipfs.retained
+    └── RemoteError                      ipfs.remote
 
 Codes are part of the public contract: change a message freely, never a code.
 """
@@ -33,6 +35,8 @@ __all__ = [
     "MalformedBlock",
     "NotAFile",
     "NotPinned",
+    "RemoteError",
+    "Retained",
     "StorageError",
     "StoreBusy",
     "TooLarge",
@@ -133,3 +137,24 @@ class StoreBusy(DocumentStoreError, TimeoutError):
     """The store lock could not be taken in time (a GC, or adds that keep GC waiting)."""
 
     code = "ipfs.busy"
+
+
+class Retained(DocumentStoreError):
+    """An unpin or removal of content that must be kept: a CID anchored on chain stays pinned."""
+
+    code = "ipfs.retained"
+
+    def __init__(self, message: str, *, cid: str | None = None) -> None:
+        super().__init__(message)
+        self.cid = cid
+
+
+class RemoteError(DocumentStoreError):
+    """A remote backend (a Kubo node's RPC API) could not be reached or answered an error this
+    package has no better type for; the message carries the node's own words."""
+
+    code = "ipfs.remote"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

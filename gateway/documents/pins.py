@@ -1,7 +1,9 @@
 """Recursive pins, persisted in SQLite, and the lock that keeps GC away from running writes.
 
 SQLite rather than a JSON file: pin and unpin from several gateway workers must not lose each
-other's updates, and SQLite gives atomic, durable, multi-process transactions for free.
+other's updates, and SQLite gives atomic, durable, multi-process transactions for free. The
+database runs in WAL mode (still ``synchronous=FULL``, so a committed pin survives a power cut):
+a commit costs one fsync instead of three, which is most of the fixed cost of a small ``add``.
 
 The lock is ``flock`` on ``store.lock``: adds, imports and pins take it shared (they run side
 by side), GC takes it exclusive. Without it a GC could delete the blocks of an add that is
@@ -71,6 +73,12 @@ class PinSet:
         self.path = path
         with self._connect() as conn:
             conn.execute(_SCHEMA)
+        with self._connect() as conn:  # WAL: one fsync per commit instead of a rollback journal's three
+            conn.execute("PRAGMA journal_mode=WAL")
+        # Held open, unused, so that closing an operation's connection is never the last close,
+        # which would checkpoint and delete the WAL every time (two more fsyncs).
+        self._keeper = sqlite3.connect(self.path, check_same_thread=False)
+        self._keeper.execute("SELECT 1 FROM pins LIMIT 1").fetchall()  # attaches it to the WAL
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -129,7 +129,8 @@ def iter_chunks(source: ByteSource, size: int = CHUNK_SIZE, *, max_size: int | N
             raise TypeError(f"byte source yielded {type(piece).__name__}, not bytes")
         pending += piece
         while len(pending) >= size:
-            chunk = bytes(pending[:size])
+            with memoryview(pending) as view:  # one copy, not a bytearray slice and then bytes of it
+                chunk = bytes(view[:size])
             del pending[:size]  # O(1) amortised: CPython moves the bytearray's start
             yield counted(chunk)
     if pending:

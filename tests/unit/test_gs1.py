@@ -535,9 +535,7 @@ def test_object_id_is_keccak256_of_utf8_urn() -> None:
     assert oid == keccak(urn.encode("utf-8"))
     assert oid == Sgtin(Gtin("80614141123458"), "6789").object_id
     # Known keccak256 vector (empty input), hashing without validation.
-    assert object_id("", validate=False).hex() == (
-        "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
-    )
+    assert object_id("", validate=False).hex() == ("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
 
 
 def test_object_id_depends_on_company_prefix_length() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.schema import SchemaItem
 
 revision = "0001_indexer"
 down_revision = None
@@ -29,7 +30,7 @@ TIME = sa.DateTime(timezone=True)
 UINT256 = sa.Numeric(78, 0).with_variant(sa.String(78), "sqlite")
 
 
-def _event_key(table: str) -> list[sa.SchemaItem]:
+def _event_key(table: str) -> list[SchemaItem]:
     """Columns and primary key of a row created by one event: ``(block_number, log_index)``."""
     return [
         sa.Column("block_number", sa.BigInteger(), autoincrement=False, nullable=False),

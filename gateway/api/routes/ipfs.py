@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute
 
 from chain_client.errors import CustodyClientError
 from gateway.api.deps import ServicesDep, get_principal
-from gateway.api.errors import ProblemError, problem_response
+from gateway.api.errors import DOCUMENT_STATUS_BY_CODE, ProblemError, problem_response
 from gateway.documents import compat
 from gateway.documents.cid import RAW, Cid
 from gateway.documents.errors import DocumentStoreError, InvalidRange, TooLarge
@@ -50,15 +50,7 @@ __all__ = ["STATUS_BY_CODE", "OptionalPrincipal", "ProblemRoute", "router"]
 
 log = logging.getLogger(__name__)
 
-STATUS_BY_CODE = {
-    "ipfs.invalid_cid": 422, "ipfs.not_found": 404, "ipfs.integrity": 502, "ipfs.too_large": 413,
-    "ipfs.unsupported": 422, "ipfs.invalid_range": 416, "ipfs.not_pinned": 404, "ipfs.malformed": 422,
-    "ipfs.not_a_file": 422, "ipfs.invalid_car": 422, "ipfs.busy": 503, "ipfs.storage": 507,
-    "ipfs.retained": 409, "ipfs.remote": 502,
-    "documents.unsupported_media_type": 415, "documents.invalid_upload": 422, "documents.auth_required": 401,
-    "documents.forbidden": 403, "documents.not_anchored": 409, "documents.decryption_failed": 502,
-    "documents.no_key": 409,
-}  # fmt: skip
+STATUS_BY_CODE = DOCUMENT_STATUS_BY_CODE
 IMMUTABLE = "public, max-age=29030400, immutable"
 _UPLOAD_SLACK = 64 * 1024  # multipart framing around the file bytes
 
