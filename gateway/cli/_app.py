@@ -370,7 +370,15 @@ def sign(
     keystore: Annotated[Path, typer.Option("--keystore", help="The signer's encrypted keystore (v3).")],
     chain_id: Annotated[int, typer.Option("--chain-id", min=1, help="Chain id (GET /health → chain_id).")],
     relay: Annotated[str, typer.Option("--relay", help="CustodyRelay address (GET /health → contracts).")],
-    nonce: Annotated[int, typer.Option("--nonce", min=0, help="The signer's next relay nonce.")],
+    nonce: Annotated[
+        int | None,
+        typer.Option(
+            "--nonce",
+            min=0,
+            help="The signer's next relay nonce; omitted, it is asked of the gateway "
+            "(GET /v1/signed-calls/nonce: needs --url and an API key), which also counts calls it holds.",
+        ),
+    ] = None,
     deadline: Annotated[
         str, typer.Option("--deadline", help="Unix seconds, a duration (30m, 1h, 7d) or an ISO time.")
     ] = "1h",
@@ -385,6 +393,8 @@ def sign(
     op = parse_operation(operation, _read_json(file))
     until = parse_deadline(deadline, time.time())
     signer = KeystoreSigner(keystore, _passphrase(passphrase_file))
+    if nonce is None:
+        nonce = _gateway_nonce(options, signer.address, chain_id, relay)
     call = signed_call_json(sign_operation(signer, op, chain_id=chain_id, relay=relay, nonce=nonce, deadline=until))
     text = json.dumps(call, indent=2)
     if out is not None:
@@ -398,6 +408,20 @@ def sign(
             f"relay it with: custody relay {out or 'FILE.json'}",
             markup=False,
         )
+
+
+def _gateway_nonce(options: Options, signer: str, chain_id: int, relay: str) -> int:
+    """The signer's next relay nonce as the gateway sees it (chain plus its outbox); checks that the
+    gateway serves the chain and relay being signed for, else the nonce would mean nothing."""
+    with options.client() as client:
+        answer = client.get("/v1/signed-calls/nonce", signer=signer)
+    if int(answer["chain_id"]) != chain_id or str(answer["relay"]).lower() != relay.lower():
+        raise InputError(
+            f"error [cli.relay_mismatch] The gateway at {options.url} relays through {answer['relay']} on chain "
+            f"{answer['chain_id']}, not {relay} on chain {chain_id}",
+            ["  check --chain-id and --relay (custody health shows them), or pass --nonce"],
+        )
+    return int(answer["nonce"])
 
 
 @app.command()

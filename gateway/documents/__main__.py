@@ -4,10 +4,12 @@
     python -m gateway.documents report [--deep]         # anchored CIDs missing from the store
     python -m gateway.documents restore --in FILE.car   # import a backup (blocks verified, roots pinned)
     python -m gateway.documents gc                      # garbage-collect, keeping everything anchored
+    python -m gateway.documents verify CID [--subject 0x…]  # one document: anchor on chain + bytes
 
 Settings come from the environment (``CUSTODY_*``), the chain from ``--rpc-url`` (default:
 ``CUSTODY_RPC_URL``, else the embedded node's port). Each prints a JSON summary; ``backup`` and
-``report`` exit with status 2 when anchored documents are missing, so a cron job notices.
+``report`` exit with status 2 when anchored documents are missing, and ``verify`` when the
+document is not anchored or not intact, so a cron job notices.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     restore = commands.add_parser("restore", help="import a backup CAR")
     restore.add_argument("--in", dest="source", required=True, type=Path)
     commands.add_parser("gc", help="garbage-collect unpinned blocks, keeping anchored documents")
+    verify = commands.add_parser("verify", help="check one document's on-chain anchor and stored bytes")
+    verify.add_argument("cid")
+    verify.add_argument("--subject", help="only this subject (bytes32 hex object or shipment id)")
     args = parser.parse_args(argv)
     documents = _service(settings or get_settings(), args.rpc_url)
 
@@ -80,6 +85,14 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
             imported = documents.store.import_car(fh)
         _print({"roots": [str(r) for r in imported.roots], "blocks": imported.blocks})
         return 0
+    if args.command == "verify":
+        try:
+            verification = documents.verify(args.cid, subject=args.subject)
+        except ValueError as exc:  # not a CID, or a subject that is not 32 bytes of hex
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        _print(verification.as_dict())
+        return 0 if verification.ok else 2
     gc = documents.gc()
     _print({"removed_blocks": gc.removed_blocks, "freed_bytes": gc.freed_bytes})
     return 0

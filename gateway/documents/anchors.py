@@ -13,22 +13,36 @@ Two views of the same ledger state:
 Anchors are append-only on chain, so the in-memory list only grows; a reorg on a real network
 could drop an anchor seen at the head, which is why deletion decisions re-read the chain and
 err towards keeping.
+
+A third view serves verified reads: ``IndexedAnchors`` looks a CID up in the indexer's read
+model (``idx_documents``, shared by every gateway replica), so a read finds the subjects to
+confirm with one SQL query instead of scanning logs. The index only *suggests* subjects: the
+anchor is still confirmed by ``documentAnchoredAt`` on chain, and when the index knows of no
+confirmed anchor (it lags the head, or is not running) the chain's own events have the last
+word (``DocumentService.confirmed_anchors``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.crypto import keccak
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from chain_client.events import DocumentAnchored
 from chain_client.ledger import CustodyLedgerClient
 from gateway.documents.cid import Cid
+from gateway.indexer.tables import DocumentRow
 
-__all__ = ["Anchor", "AnchorReader", "document_id"]
+__all__ = ["Anchor", "AnchorReader", "IndexedAnchors", "document_id"]
+
+log = logging.getLogger(__name__)
 
 _LOG_RANGE = 10_000
 
@@ -81,9 +95,29 @@ def _first_block_with_code(w3: Any, address: str, head: int) -> int:
         return 0
 
 
+def _indexed(cid: str, r: DocumentRow) -> Anchor:
+    return Anchor(cid, r.subject, r.document_id, r.partner_id, r.doc_type.lower(), r.block_number, r.tx_hash)
+
+
+class IndexedAnchors:
+    """Anchors of a CID as the event indexer recorded them (``idx_documents``), oldest first."""
+
+    def __init__(self, sessions: Callable[[], Session]) -> None:
+        self._sessions = sessions
+
+    def anchors_of(self, cid: Cid) -> list[Anchor]:
+        d = DocumentRow
+        query = select(d).where(d.cid == cid.to_bytes()).order_by(d.block_number, d.log_index)
+        with self._sessions() as session:
+            rows = session.scalars(query).all()
+            text = str(cid)
+            return [_indexed(text, row) for row in rows]
+
+
 class AnchorReader:
-    def __init__(self, ledger: Callable[[], CustodyLedgerClient]) -> None:
+    def __init__(self, ledger: Callable[[], CustodyLedgerClient], indexed: IndexedAnchors | None = None) -> None:
         self._ledger = ledger
+        self.indexed = indexed
         self._lock = threading.Lock()
         self._address: str | None = None
         self._next_block = 0
@@ -113,7 +147,18 @@ class AnchorReader:
                 self._next_block = to_block + 1
             return list(self._anchors)
 
+    def indexed_anchors_of(self, cid: Cid) -> list[Anchor] | None:
+        """The read model's anchors of ``cid``; None when there is no index or it cannot be read."""
+        if self.indexed is None:
+            return None
+        try:
+            return self.indexed.anchors_of(cid)
+        except SQLAlchemyError as exc:  # a broken read model must not stop verified reads
+            log.warning("idx_documents could not be read, asking the chain instead: %s", exc)
+            return None
+
     def anchors_of(self, cid: Cid) -> list[Anchor]:
+        """Anchors of ``cid`` from the chain's ``DocumentAnchored`` events (see ``events``)."""
         text = str(cid)
         return [a for a in self.events() if a.cid == text]
 

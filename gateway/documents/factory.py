@@ -3,6 +3,8 @@
 ``CUSTODY_IPFS_API_URL`` set → the Kubo backend (RPC over HTTP, ``CUSTODY_IPFS_API_TOKEN`` as
 Bearer); unset → the embedded store in ``<documents dir>/store`` with the block layout of
 ``CUSTODY_IPFS_BLOCKSTORE``. The catalog lives beside it, the recipients' keys in the keyring folder.
+Verified reads look anchors up in the indexer's tables when the gateway runs the indexer
+(``CUSTODY_RUN_INDEXER``), and in the chain's events otherwise.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.core.config import Settings
-from gateway.documents.anchors import AnchorReader
+from gateway.documents.anchors import AnchorReader, IndexedAnchors
 from gateway.documents.catalog import Catalog
 from gateway.documents.interface import DocumentStore
 from gateway.documents.keys import DocumentKeyring
@@ -37,7 +39,7 @@ def build_document_service(settings: Settings, chain: ChainAccess) -> DocumentSe
         open_store(settings),
         Catalog(documents_dir(settings) / "catalog.sqlite"),
         DocumentKeyring(settings.keys_dir / "documents", settings.keystore_secret()),
-        AnchorReader(lambda: chain.ledger),
+        AnchorReader(lambda: chain.ledger, IndexedAnchors(chain.sessions) if settings.run_indexer else None),
         chain,
         max_upload_bytes=settings.max_upload_bytes,
         compat_version=settings.ipfs_compat_version,

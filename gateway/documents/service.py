@@ -8,16 +8,22 @@ Reading verifies, in this order, before the first byte is sent:
 1. access — a confidential document (an envelope, recognised by its own first bytes, so the
    rule holds even without the catalog) is served only to its recipients;
 2. the chain — at least one anchor of the CID must exist, checked with ``documentAnchoredAt``
-   for each subject known from the catalog or from ``DocumentAnchored`` events;
+   for each subject known from the catalog or the indexer's ``idx_documents`` (falling back to
+   the chain's ``DocumentAnchored`` events when none is confirmed: see ``confirmed_anchors``);
 3. the bytes — the whole content is read back and re-imported into a CID with the parameters
    it was added with; any damaged or missing block, or a different CID, is an error.
 
 Then the content is streamed a second time (the embedded store re-verifies every block again,
 so damage appearing in between aborts the response rather than completing it wrongly).
+
+``DocumentService.verify`` runs checks 2 and 3 for one CID without serving it and reports
+instead of raising: the end-to-end check of one document that audits and
+``python -m gateway.documents verify`` use.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import tempfile
@@ -26,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
 
 from chain_client.errors import ContractRevert
 from chain_client.ledger import CustodyLedgerClient, object_id
@@ -34,7 +41,7 @@ from gateway.documents.car import iter_car
 from gateway.documents.catalog import Catalog, CatalogAnchor, CatalogEntry
 from gateway.documents.cid import RAW, Cid, CidLike
 from gateway.documents.dagpb import decode_pbnode
-from gateway.documents.errors import BlockNotFound, IntegrityError, MalformedBlock, NotAFile
+from gateway.documents.errors import BlockNotFound, DocumentStoreError, IntegrityError, MalformedBlock, NotAFile
 from gateway.documents.interface import AddResult, DocumentStore, GcResult
 from gateway.documents.keys import DocumentKeyring, key_id
 from gateway.documents.retention import RetentionService
@@ -46,7 +53,16 @@ from gateway.partner.apikeys import ApiKeys, Principal
 from gateway.partner.operations import AnchorDocument, ObjectRef, resolve
 from gateway.partner.outbox import Outbox, SubmissionView
 
-__all__ = ["ChainAccess", "DocumentInfo", "DocumentService", "OpenedDocument", "UploadForm", "Uploaded"]
+__all__ = [
+    "ChainAccess",
+    "DocumentInfo",
+    "DocumentService",
+    "DocumentVerification",
+    "OpenedDocument",
+    "UploadForm",
+    "Uploaded",
+    "VerifiedAnchor",
+]
 
 _PLACEHOLDER_CID = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
 _MAX_RECIPIENTS = 64
@@ -54,6 +70,11 @@ _MAX_RECIPIENTS = 64
 
 class ChainAccess(Protocol):
     """What the service needs of the gateway's services (``gateway.core.services.Services``)."""
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The read model's database (the indexer's ``idx_*`` tables)."""
+        ...
 
     @property
     def ledger(self) -> CustodyLedgerClient: ...
@@ -184,6 +205,35 @@ class VerifiedAnchor:
     subject: str
     document_id: str
     anchored_at: int
+
+
+@dataclass(frozen=True)
+class DocumentVerification:
+    """What ``DocumentService.verify`` found: ``ok`` when anchored on chain and stored intact."""
+
+    cid: str
+    anchors: list[VerifiedAnchor]
+    """Anchors ``documentAnchoredAt`` confirms now (empty: not anchored, or not to that subject)."""
+    confidential: bool
+    content: str
+    """``intact``, or the store's error code: ``ipfs.not_found`` (absent or incomplete),
+    ``ipfs.integrity`` (a block or the whole content does not hash to its CID), ``ipfs.malformed``…"""
+    detail: str | None = None
+
+    @property
+    def anchored(self) -> bool:
+        return bool(self.anchors)
+
+    @property
+    def ok(self) -> bool:
+        return self.anchored and self.content == "intact"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cid": self.cid, "ok": self.ok, "anchored": self.anchored, "content": self.content,
+            "detail": self.detail, "confidential": self.confidential,
+            "anchors": [dataclasses.asdict(a) for a in self.anchors],
+        }  # fmt: skip
 
 
 @dataclass
@@ -350,17 +400,40 @@ class DocumentService:
         self.reader_of(envelope, principal)
         return envelope
 
-    def verified_anchors(self, cid: Cid) -> list[VerifiedAnchor]:
-        """Anchors of ``cid`` confirmed by ``documentAnchoredAt`` now; ``NotAnchored`` if none."""
-        catalog = self.catalog.anchors(str(cid))
-        subjects = dict.fromkeys([a.subject for a in catalog] + [a.subject for a in self.anchors.anchors_of(cid)])
+    def confirmed_anchors(self, cid: Cid, subjects: Sequence[str] | None = None) -> list[VerifiedAnchor]:
+        """Anchors of ``cid`` that ``documentAnchoredAt`` confirms on chain now (one ``eth_call``
+        per subject); an empty list means not anchored. The subjects tried are ``subjects`` when
+        given, else those the catalog and the indexer's ``idx_documents`` know of — and, when
+        none of those is confirmed (or there is no index), those of the chain's
+        ``DocumentAnchored`` events, so a lagging index never makes an anchor look missing."""
+        if subjects is not None:
+            return self._confirm(cid, subjects)
+        known = list(dict.fromkeys(a.subject for a in self.catalog.anchors(str(cid))))
+        indexed = self.anchors.indexed_anchors_of(cid)
+        if indexed is not None:  # the read model suggests subjects; the chain confirms them
+            known = list(dict.fromkeys(known + [a.subject for a in indexed]))
+            verified = self._confirm(cid, known)
+            if verified:
+                return verified
+            # nothing confirmed: the index may lag the head, so the chain's own events decide
+            from_events = [a.subject for a in self.anchors.anchors_of(cid) if a.subject not in known]
+            return self._confirm(cid, list(dict.fromkeys(from_events)))
+        from_events = [a.subject for a in self.anchors.anchors_of(cid)]
+        return self._confirm(cid, list(dict.fromkeys(known + from_events)))
+
+    def _confirm(self, cid: Cid, subjects: Sequence[str]) -> list[VerifiedAnchor]:
         verified = []
         for subject in subjects:
             anchored_at = self.anchors.anchored_at(subject, cid)
             if anchored_at:
                 verified.append(VerifiedAnchor(subject, document_id(subject, cid), anchored_at))
+        return verified
+
+    def verified_anchors(self, cid: Cid) -> list[VerifiedAnchor]:
+        """Anchors of ``cid`` confirmed by ``documentAnchoredAt`` now; ``NotAnchored`` if none."""
+        verified = self.confirmed_anchors(cid)
         if not verified:
-            pending = [a.submission_id for a in catalog if a.submission_id]
+            pending = [a.submission_id for a in self.catalog.anchors(str(cid)) if a.submission_id]
             detail = f" (submission {', '.join(pending)} will anchor it)" if pending else ""
             raise NotAnchored(f"{cid} has no anchor on chain{detail}; unanchored content is not served here.",
                               pending=pending)  # fmt: skip
@@ -413,6 +486,30 @@ class DocumentService:
                 return cid.version, False
             current = links[0].cid
         return cid.version, cid.version == 1
+
+    def verify(self, cid: CidLike, *, subject: str | None = None) -> DocumentVerification:
+        """Verifies one document end to end, without serving it and without access checks (for
+        audits, the ``verify`` command and operators): the on-chain anchor (``documentAnchoredAt``
+        for ``subject``, or for every subject known of the CID) and the stored bytes (every block
+        read, re-hashed, and the content re-imported into the same CID). A confidential document
+        is verified as its envelope, which is what its CID names; nothing is decrypted.
+
+        Problems are reported in the result, never raised, except a ``cid`` that is not a CID
+        (``InvalidCID``) or a chain that cannot be reached."""
+        parsed = Cid.parse(cid)
+        anchors = self.confirmed_anchors(parsed, None if subject is None else [subject])
+        confidential = False
+        problem: DocumentStoreError | None = None
+        try:
+            confidential = self.envelope(parsed).confidential
+            self.verify_content(parsed, self.catalog.get(str(parsed)))
+        except DocumentStoreError as exc:
+            problem = exc
+        return DocumentVerification(
+            str(parsed), anchors, confidential,
+            content="intact" if problem is None else problem.code,
+            detail=None if problem is None else str(problem),
+        )  # fmt: skip
 
     # -- metadata ---------------------------------------------------------------------------------
 

@@ -354,7 +354,7 @@ class DocumentRow(Base):
     object_id: Mapped[str | None] = mapped_column(HASH, index=True)
     shipment_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     doc_type: Mapped[str] = mapped_column(ENUM)
-    cid: Mapped[bytes] = mapped_column(LargeBinary)
+    cid: Mapped[bytes] = mapped_column(LargeBinary, index=True)  # documents look their anchors up by CID
     cid_text: Mapped[str | None] = mapped_column(String(128))
     partner_id: Mapped[int] = mapped_column(PARTNER, index=True)
     anchored_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)

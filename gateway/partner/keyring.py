@@ -5,22 +5,35 @@ passphrase comes from ``CUSTODY_KEYSTORE_PASSPHRASE`` or the file named by
 ``CUSTODY_KEYSTORE_PASSPHRASE_FILE``. Decrypted keys are cached in memory for the process's
 life. A KMS or HSM signer would implement :class:`chain_client.signers.Signer` and be returned by
 :meth:`Keyring.signer` instead.
+
+The ledger has the last word on which accounts act for a partner: an account the admin removed
+(``removePartnerAccount``) keeps its keystore file but is never chosen for signing again. Callers
+pass ``owner_of`` (the ledger's ``partner_of``) to :meth:`Keyring.address` and
+:meth:`Keyring.signer` to have that checked.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
 from chain_client.signers import KeystoreSigner, LocalSigner, Signer, create_keystore
 
-__all__ = ["Keyring", "KeyringError"]
+__all__ = ["Keyring", "KeyringError", "OwnerOf"]
+
+OwnerOf = Callable[[str], int]  # an account's partner id on the ledger (0: none)
 
 
 class KeyringError(Exception):
-    code = "keyring.unavailable"
+    """No usable custodial key: ``keyring.unavailable`` (none held, no passphrase) or
+    ``keyring.account_removed`` (the keys held are no longer the partner's on the ledger)."""
+
+    def __init__(self, message: str, code: str = "keyring.unavailable") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Keyring:
@@ -52,23 +65,42 @@ class Keyring:
         folder = self.directory / str(partner_id)
         return sorted(p.stem for p in folder.glob("*.json")) if folder.exists() else []
 
-    def address(self, partner_id: int) -> str:
-        """The partner's first custodial account, without decrypting anything."""
-        accounts = self.accounts(partner_id)
-        if not accounts:
-            raise KeyringError(f"The gateway holds no key for partner {partner_id}; it must sign its own operations.")
+    def usable(self, partner_id: int, owner_of: OwnerOf) -> list[str]:
+        """The partner's custodial accounts that still act for it on the ledger."""
+        return [a for a in self.accounts(partner_id) if owner_of(a) == partner_id]
+
+    def address(self, partner_id: int, owner_of: OwnerOf | None = None) -> str:
+        """The partner's first custodial account (still on the ledger, when ``owner_of`` is
+        given), without decrypting anything."""
+        accounts = self._held(partner_id)
+        if owner_of is not None:
+            accounts = [a for a in accounts if owner_of(a) == partner_id]
+            if not accounts:
+                raise KeyringError(
+                    f"Every key the gateway holds for partner {partner_id} was removed from it on the ledger; "
+                    "add an account or sign your own operations.",
+                    "keyring.account_removed",
+                )
         return accounts[0]
 
-    def signer(self, partner_id: int, address: str | None = None) -> Signer:
-        """The signer of one of the partner's custodial accounts (the first when not named)."""
-        accounts = self.accounts(partner_id)
-        if not accounts:
-            raise KeyringError(f"The gateway holds no key for partner {partner_id}; it must sign its own operations.")
-        chosen = to_checksum_address(address) if address else accounts[0]
+    def signer(self, partner_id: int, address: str | None = None, owner_of: OwnerOf | None = None) -> Signer:
+        """The signer of one of the partner's custodial accounts (the first usable when not named)."""
+        accounts = self._held(partner_id)
+        chosen = to_checksum_address(address) if address else self.address(partner_id, owner_of)
         if chosen not in accounts:
             raise KeyringError(f"The gateway holds no key {chosen} for partner {partner_id}.")
+        if owner_of is not None and owner_of(chosen) != partner_id:
+            raise KeyringError(
+                f"Account {chosen} no longer acts for partner {partner_id} on the ledger.", "keyring.account_removed"
+            )
         with self._lock:
             if chosen not in self._cache:
                 path = self.directory / str(partner_id) / f"{chosen}.json"
                 self._cache[chosen] = KeystoreSigner(path, self.require_passphrase())
             return self._cache[chosen]
+
+    def _held(self, partner_id: int) -> list[str]:
+        accounts = self.accounts(partner_id)
+        if not accounts:
+            raise KeyringError(f"The gateway holds no key for partner {partner_id}; it must sign its own operations.")
+        return accounts

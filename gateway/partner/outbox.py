@@ -15,25 +15,45 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from eth_utils.address import to_checksum_address
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from chain_client.eip712 import recover_signer
+from chain_client.errors import NodeError
 from chain_client.ledger import CustodyLedgerClient
 from chain_client.models import SignedCall
 from gateway.partner.apikeys import Principal
 from gateway.partner.keyring import Keyring
 from gateway.partner.operations import LedgerCall, resolve
-from gateway.partner.tables import SubmissionRow
+from gateway.partner.tables import BatchRequestRow, SubmissionRow, utcnow
 
-__all__ = ["IdempotencyConflict", "NotYourSubmission", "Outbox", "SignedCallInvalid", "SubmissionView", "view"]
+__all__ = [
+    "IdempotencyConflict",
+    "NotYourSubmission",
+    "Outbox",
+    "RelayNonce",
+    "SignedCallInvalid",
+    "SubmissionView",
+    "view",
+]
 
+
+# The node cannot be asked right now (connection refused, timeout, restarting).
+_NODE_UNAVAILABLE = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    ConnectionError,
+    NodeError,
+    OSError,
+)
 
 _SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
@@ -70,6 +90,16 @@ class SubmissionView:
     created_at: dt.datetime
     updated_at: dt.datetime
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RelayNonce:
+    signer: str
+    nonce: int  # what to sign the next call with
+    chain_nonce: int  # the relay contract's
+    in_outbox: int  # accepted calls at or past chain_nonce, not yet mined
+    chain_id: int
+    relay: str
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -117,10 +147,79 @@ class Outbox:
         if existing is not None:
             return existing
         call: LedgerCall = resolve(operation)  # GS1 validation: raises GS1Error before anything is stored
-        signer = self._keyring.address(principal.partner_id)
+        signer = self._custodial_signer(principal.partner_id)
         data = self._ledger.encode(call.function, *call.args)
         request["_object_ids"] = list(call.object_ids)
         return self._store(principal, request, request_hash, idempotency_key, "custodial", signer, data, None)
+
+    def submit_batch(
+        self, principal: Principal, operations: Sequence[BaseModel], idempotency_key: str | None = None
+    ) -> list[SubmissionView]:
+        """Stores several custodial submissions in one transaction (all or none).
+
+        With an Idempotency-Key the whole batch is remembered: the same key with the same
+        operations answers the original submissions again; with other operations it is a conflict.
+        """
+        assert principal.partner_id is not None
+        bodies = [op.model_dump(mode="json") for op in operations]
+        request_hash = _canonical_hash({"batch": bodies})
+        if idempotency_key is not None:
+            replayed = self._existing_batch(principal.partner_id, idempotency_key, request_hash)
+            if replayed is not None:
+                return replayed
+        calls = [resolve(op) for op in operations]  # GS1 validation before anything is stored
+        signer = to_checksum_address(self._custodial_signer(principal.partner_id))
+        rows: list[SubmissionRow] = []
+        for request, call in zip(bodies, calls, strict=True):
+            request_hash_one = _canonical_hash(request)
+            request["_object_ids"] = list(call.object_ids)
+            data = self._ledger.encode(call.function, *call.args)
+            rows.append(self._row(principal, request, request_hash_one, None, "custodial", signer, data, None))
+        try:
+            with self._sessions.begin() as session:
+                if idempotency_key is not None:
+                    taken = session.scalar(
+                        select(SubmissionRow.id).where(
+                            SubmissionRow.partner_id == principal.partner_id,
+                            SubmissionRow.idempotency_key == idempotency_key,
+                        )
+                    )
+                    if taken is not None:
+                        raise IdempotencyConflict(
+                            f"Idempotency-Key {idempotency_key!r} was used for a single submission ({taken})."
+                        )
+                    session.add(
+                        BatchRequestRow(
+                            partner_id=principal.partner_id, idempotency_key=idempotency_key,
+                            request_hash=request_hash, submission_ids=[r.id for r in rows],
+                        )
+                    )  # fmt: skip
+                session.add_all(rows)
+        except IntegrityError:
+            # a concurrent batch with the same Idempotency-Key won the race
+            assert idempotency_key is not None
+            replayed = self._existing_batch(principal.partner_id, idempotency_key, request_hash)
+            if replayed is None:
+                raise
+            return replayed
+        return [view(r) for r in rows]
+
+    def _existing_batch(self, partner_id: int, key: str, request_hash: str) -> list[SubmissionView] | None:
+        with self._sessions.begin() as session:
+            batch = session.scalar(
+                select(BatchRequestRow).where(
+                    BatchRequestRow.partner_id == partner_id, BatchRequestRow.idempotency_key == key
+                )
+            )
+            if batch is None:
+                return None
+            if batch.request_hash != request_hash:
+                raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different batch.")
+            found = {
+                r.id: r
+                for r in session.scalars(select(SubmissionRow).where(SubmissionRow.id.in_(batch.submission_ids)))
+            }
+            return [view(found[i], replayed=True) for i in batch.submission_ids]
 
     def submit_signed(
         self, principal: Principal, call: SignedCall, idempotency_key: str | None = None
@@ -162,6 +261,15 @@ class Outbox:
         row = self._store(principal, request, request_hash, idempotency_key, "signed", call.signer, call.data, call)
         return row
 
+    def _custodial_signer(self, partner_id: int) -> str:
+        """The partner's first custodial account still on the ledger (never a removed one)."""
+        try:
+            return self._keyring.address(partner_id, self._partner)
+        except _NODE_UNAVAILABLE:
+            # Accepting while the node is away is what the outbox is for; the worker checks the
+            # account again before it signs (and takes another if this one was removed).
+            return self._keyring.address(partner_id)
+
     def _partner(self, account: str) -> int:
         # Asked of the ledger every time: accounts are added and removed (by any replica's admin).
         return self._ledger.partner_of(to_checksum_address(account))
@@ -170,6 +278,13 @@ class Outbox:
         if key is None:
             return None
         with self._sessions.begin() as session:
+            batch = session.scalar(
+                select(BatchRequestRow.id).where(
+                    BatchRequestRow.partner_id == partner_id, BatchRequestRow.idempotency_key == key
+                )
+            )
+            if batch is not None:
+                raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a batch.")
             row = session.scalar(
                 select(SubmissionRow).where(
                     SubmissionRow.partner_id == partner_id, SubmissionRow.idempotency_key == key
@@ -195,7 +310,31 @@ class Outbox:
         signed: SignedCall | None,
     ) -> SubmissionView:
         assert principal.partner_id is not None
-        row = SubmissionRow(
+        row = self._row(principal, request, request_hash, key, mode, signer, data, signed)
+        try:
+            with self._sessions.begin() as session:
+                session.add(row)
+        except IntegrityError:
+            # a concurrent request with the same Idempotency-Key won the race
+            existing = self._existing(principal.partner_id, key, request_hash)
+            if existing is None:
+                raise
+            return existing
+        return view(row)
+
+    @staticmethod
+    def _row(
+        principal: Principal,
+        request: dict[str, Any],
+        request_hash: str,
+        key: str | None,
+        mode: str,
+        signer: str,
+        data: bytes,
+        signed: SignedCall | None,
+    ) -> SubmissionRow:
+        assert principal.partner_id is not None
+        return SubmissionRow(
             id=str(uuid.uuid4()),
             partner_id=principal.partner_id,
             api_key_id=principal.key_id,
@@ -210,17 +349,44 @@ class Outbox:
             deadline=signed.deadline if signed else None,
             signature="0x" + signed.signature.hex() if signed else None,
             status="pending",
+            attempts=0,
+            created_at=utcnow(),
+            updated_at=utcnow(),
         )
-        try:
-            with self._sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            # a concurrent request with the same Idempotency-Key won the race
-            existing = self._existing(principal.partner_id, key, request_hash)
-            if existing is None:
-                raise
-            return existing
-        return view(row)
+
+    # -- relay nonces --------------------------------------------------------------------------
+
+    def next_nonce(self, principal: Principal, signer: str) -> RelayNonce:
+        """The relay nonce ``signer`` should sign its next call with.
+
+        The relay contract's nonce, moved past the nonces of this signer's calls the outbox holds
+        and the chain has not consumed yet: accepted signed calls still pending (their deadline
+        not passed) and calls in a relay transaction not yet mined. So a partner can sign several
+        calls in a row, asking each time. Two clients asking at once get the same nonce: the
+        second call to arrive then fails with ``signature.invalid_nonce``.
+        """
+        account = to_checksum_address(signer)
+        if principal.kind == "partner" and self._partner(account) != principal.partner_id:
+            raise NotYourSubmission(f"{account} does not act for partner {principal.partner_id}.")
+        chain = self._ledger.relay_nonce(account)
+        now = int(time.time())
+        with self._sessions.begin() as session:
+            held = set(
+                session.scalars(
+                    select(SubmissionRow.relay_nonce).where(
+                        SubmissionRow.signer == account,
+                        SubmissionRow.relay_nonce >= chain,
+                        or_(
+                            SubmissionRow.status == "submitted",
+                            and_(SubmissionRow.status == "pending", SubmissionRow.deadline > now),
+                        ),
+                    )
+                )
+            )
+        nonce = chain
+        while nonce in held:
+            nonce += 1
+        return RelayNonce(account, nonce, chain, len(held), self._ledger.sender.chain_id, self._ledger.relay_address)
 
     # -- reading -------------------------------------------------------------------------------
 

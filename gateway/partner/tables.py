@@ -1,4 +1,5 @@
-"""Tables of the partner API: API keys, submissions (the durable outbox), webhooks, leases."""
+"""Tables of the partner API: API keys, submissions (the durable outbox), webhooks and their
+deliveries, idempotent batches, leases."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base
 
-__all__ = ["ApiKeyRow", "LeaseRow", "RelayTxRow", "SubmissionRow", "WebhookRow", "utcnow"]
+__all__ = [
+    "ApiKeyRow",
+    "BatchRequestRow",
+    "LeaseRow",
+    "RelayTxRow",
+    "SubmissionRow",
+    "WebhookDeliveryRow",
+    "WebhookRow",
+    "utcnow",
+]
 
 
 def utcnow() -> dt.datetime:
@@ -94,6 +104,46 @@ class WebhookRow(Base):
     url: Mapped[str] = mapped_column(String(500))
     secret: Mapped[str] = mapped_column(String(128))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebhookDeliveryRow(Base):
+    """One notification owed to one webhook, written in the transaction that changed the submission.
+
+    ``id`` is the delivery id (header ``X-Custody-Delivery``, and ``id`` in the body): a receiver
+    that sees it twice (at-least-once delivery) drops the repeat. ``status``: pending → delivered,
+    or failed after the last attempt. A pending row is due at ``next_attempt_at``; a sender claims
+    it by moving that time past its request's timeout, so a crashed sender's claim runs out.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_status_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(Integer, index=True)
+    partner_id: Mapped[int] = mapped_column(Integer)
+    submission_id: Mapped[str] = mapped_column(String(36), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class BatchRequestRow(Base):
+    """A ``POST /v1/batch`` sent with an Idempotency-Key: its hash and the submissions it made."""
+
+    __tablename__ = "batch_requests"
+    __table_args__ = (UniqueConstraint("partner_id", "idempotency_key", name="uq_batch_requests_partner_idempotency"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    submission_ids: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -14,6 +14,8 @@ that say "submitted" point at a stored raw transaction: if the node has it (or m
 worker waits; if the node lost it (restart), the same bytes are sent again. A resent transaction
 has the same hash and nonce, and relay nonces make every signed call single-use, so nothing runs
 twice. Node errors back off exponentially. A database lease makes one replica work the outbox.
+Every status change writes its webhook deliveries (:func:`gateway.partner.notify.enqueue`) in the
+same database transaction.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import requests
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from web3.exceptions import ContractLogicError, TransactionNotFound
 
@@ -41,6 +44,7 @@ from chain_client.events import LedgerEvent, SignedCallExecuted, SignedCallFaile
 from chain_client.ledger import CustodyLedgerClient
 from chain_client.signers import Signer
 from gateway.partner.keyring import Keyring, KeyringError
+from gateway.partner.notify import enqueue
 from gateway.partner.tables import LeaseRow, RelayTxRow, SubmissionRow, utcnow
 
 __all__ = ["OutboxWorker", "WorkerSettings"]
@@ -192,16 +196,21 @@ class OutboxWorker:
     def _hold_lease(self) -> bool:
         now = utcnow()
         expires = now + timedelta(seconds=self.settings.lease_seconds)
-        with self._sessions.begin() as session:
-            lease = session.get(LeaseRow, self._lease, with_for_update=True)
-            if lease is None:
-                session.add(LeaseRow(name=self._lease, owner=self._owner, expires_at=expires))
+        try:
+            with self._sessions.begin() as session:
+                lease = session.get(LeaseRow, self._lease, with_for_update=True)
+                if lease is None:
+                    session.add(LeaseRow(name=self._lease, owner=self._owner, expires_at=expires))
+                    return True
+                lease_expiry = (
+                    lease.expires_at if lease.expires_at.tzinfo else lease.expires_at.replace(tzinfo=now.tzinfo)
+                )
+                if lease.owner != self._owner and lease_expiry > now:
+                    return False
+                lease.owner, lease.expires_at = self._owner, expires
                 return True
-            lease_expiry = lease.expires_at if lease.expires_at.tzinfo else lease.expires_at.replace(tzinfo=now.tzinfo)
-            if lease.owner != self._owner and lease_expiry > now:
-                return False
-            lease.owner, lease.expires_at = self._owner, expires
-            return True
+        except IntegrityError:  # another replica created the lease row at the same moment: it holds it
+            return False
 
     def _release_lease(self) -> None:
         with contextlib.suppress(Exception), self._sessions.begin() as session:
@@ -238,18 +247,25 @@ class OutboxWorker:
         failed: dict[str, dict[str, Any]] = {}
         now = int(time.time())
         waiting: set[str] = set()  # signers with an out-of-order signed call: later rows wait too
+        owners: dict[str, int] = {}  # the ledger's partner of each custodial account, asked once a round
+
+        def owner_of(account: str) -> int:
+            if account not in owners:
+                owners[account] = self._ledger.partner_of(account)
+            return owners[account]
+
         for row in _in_nonce_order(rows):
-            signer = to_checksum_address(row.signer)
-            if signer in waiting:
-                continue
-            expected = self._next_nonce(signer)
+            signer: str = to_checksum_address(row.signer)
             data = bytes.fromhex(row.call_data[2:])
             if row.mode == "custodial":
                 try:
-                    key = self._keyring.signer(row.partner_id, signer)
+                    if owner_of(signer) != row.partner_id:  # removed since it was accepted: take another
+                        signer = self._keyring.address(row.partner_id, owner_of)
+                    key = self._keyring.signer(row.partner_id, signer, owner_of)
                 except KeyringError as exc:
                     failed[row.id] = {"code": exc.code, "name": "KeyringError", "detail": str(exc)}
                     continue
+                expected = self._next_nonce(signer)
                 deadline = now + self.settings.signature_ttl
                 call = sign_call(
                     key,
@@ -261,6 +277,9 @@ class OutboxWorker:
                 )
                 prepared.append(_Prepared(row.id, row.seq, signer, data, expected, deadline, call.signature))
             else:
+                if signer in waiting:
+                    continue
+                expected = self._next_nonce(signer)
                 assert row.relay_nonce is not None and row.deadline is not None and row.signature is not None
                 if row.deadline <= now:
                     failed[row.id] = {
@@ -359,11 +378,12 @@ class OutboxWorker:
                     update(SubmissionRow)
                     .where(SubmissionRow.id == p.row_id)
                     .values(
-                        status="submitted", tx_hash=tx_hash, batch_index=index, relay_nonce=p.nonce,
+                        status="submitted", signer=p.signer, tx_hash=tx_hash, batch_index=index, relay_nonce=p.nonce,
                         deadline=p.deadline, signature="0x" + p.signature.hex(), attempts=SubmissionRow.attempts + 1,
                         updated_at=utcnow(),
                     )
                 )  # fmt: skip
+            enqueue(session, [p.row_id for p in prepared])  # webhooks: in the same transaction
         self._relayer_nonce = nonce + 1
         self._on_change([p.row_id for p in prepared])
         self._broadcast(raw)
@@ -490,6 +510,7 @@ class OutboxWorker:
                         result={"events": row_events} if status == "confirmed" else None, updated_at=utcnow(),
                     )
                 )  # fmt: skip
+            enqueue(session, ids)
         self._on_change(ids)
 
     def _requeue_or_fail(self, tx: RelayTxRow, ids: list[str], reason: str) -> None:
@@ -505,6 +526,7 @@ class OutboxWorker:
                     if row.mode == "custodial":
                         row.relay_nonce = row.signature = row.deadline = None
                 row.updated_at = utcnow()
+            enqueue(session, ids)
         self._state.next_nonce.clear()
         self._on_change(ids)
 
@@ -516,4 +538,5 @@ class OutboxWorker:
                     .where(SubmissionRow.id == row_id)
                     .values(status="failed", error=error, updated_at=utcnow())
                 )
+            enqueue(session, list(errors))
         self._on_change(list(errors))

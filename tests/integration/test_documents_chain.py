@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -157,6 +158,9 @@ def test_upload_anchors_the_cid_on_chain_and_reads_back_verified(net: Net, item:
     assert (event["event"], event["subject"], event["document_id"], event["partner_id"], event["doc_type"]) == (
         "DocumentAnchored", subject, doc_id, net.maker.id, "certificate_of_analysis")  # fmt: skip
     assert gateway.services.ledger.document_anchored_at(doc_id) > 0
+    assert body["final"]["tx_hash"].startswith("0x") and body["final"]["block_number"] > 0  # the transaction
+    meta = httpx.get(f"{gateway.url}/v1/documents/{body['cid']}/metadata").json()
+    assert [a["tx_hash"] for a in meta["anchors"]] == [body["final"]["tx_hash"]]
 
     response = httpx.get(f"{gateway.url}/v1/documents/{body['cid']}")  # public: no key needed
     assert response.status_code == 200, response.text
@@ -272,6 +276,102 @@ def test_a_missing_block_is_a_404_problem(net: Net, item: str, gateway: Gateway)
     assert str(leaf) in response.json()["detail"]
     net.maker.client.post("/api/v0/add", params={"cid-version": 1}, files={"file": ("x", data)})
     assert httpx.get(f"{gateway.url}/v1/documents/{body['cid']}").content == data
+
+
+# -- where a read finds the anchors: the indexer's read model, confirmed on chain -------------------
+
+
+def test_reads_find_anchors_through_the_indexer_and_survive_a_lagging_one(
+    net: Net, item: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    from gateway.db import make_engine, session_factory, upgrade
+    from gateway.documents.anchors import AnchorReader, IndexedAnchors
+    from gateway.documents.service import DocumentService
+
+    data = document(900, "INDEXED")  # added over /api/v0, anchored over /v1/document-anchors: not in the catalog
+    cid = net.maker.client.post("/api/v0/add", params={"cid-version": 1}, files={"file": ("x", data)}).json()["Hash"]
+    confirmed(net.maker, "/v1/document-anchors", {"object": {"epc": item_urn(item)}, "document_type": "invoice",
+                                                  "cid": cid})  # fmt: skip
+    gateway.services.indexer.catch_up()
+    documents = gateway.services.documents
+    subject = object_id(item_urn(item))
+    assert documents.catalog.anchors(cid) == []
+    assert [a.subject for a in documents.anchors.indexed_anchors_of(Cid.parse(cid)) or []] == [subject]
+    response = httpx.get(f"{gateway.url}/v1/documents/{cid}")
+    assert response.status_code == 200 and response.content == data
+    assert response.headers["x-custody-document-ids"] == document_id(subject, Cid.parse(cid))
+
+    # A read model that has not seen the anchor yet (empty): the chain's events still find it.
+    engine = make_engine(f"sqlite:///{tmp_path / 'lagging.db'}")
+    upgrade(engine)
+    lagging = DocumentService(
+        documents.store, documents.catalog, documents.keys,
+        AnchorReader(lambda: gateway.services.ledger, IndexedAnchors(session_factory(engine))), gateway.services,
+        max_upload_bytes=documents.max_upload_bytes, compat_version=documents.compat_version,
+    )  # fmt: skip
+    assert lagging.anchors.indexed_anchors_of(Cid.parse(cid)) == []
+    assert [a.subject for a in lagging.confirmed_anchors(Cid.parse(cid))] == [subject]
+    assert b"".join(lagging.open(cid, None).body) == data
+    engine.dispose()
+
+
+# -- end-to-end verification of one document (audits, the verify command) --------------------------
+
+
+def test_verify_reports_anchor_and_content_of_one_document(
+    net: Net, item: str, gateway: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.documents.__main__ import main as documents_cli
+    from gateway.documents.dagpb import decode_pbnode
+    from gateway.documents.errors import InvalidCID
+
+    documents = gateway.services.documents
+    store = documents.store
+    assert isinstance(store, EmbeddedDocumentStore)
+    data = document(2 * 262144 + 5)
+    body = anchored(net.maker, data, object=item_urn(item), document_type="temperature_log")
+    cid, subject = Cid.parse(body["cid"]), object_id(item_urn(item))
+
+    good = documents.verify(cid)
+    assert (good.ok, good.anchored, good.content, good.detail, good.confidential) == (True, True, "intact", None, False)
+    assert [(a.subject, a.document_id) for a in good.anchors] == [(subject, document_id(subject, cid))]
+    assert good.anchors[0].anchored_at > 0
+    assert documents.verify(str(cid), subject=subject).ok
+    elsewhere = documents.verify(cid, subject=object_id(item_urn(new_item(net))))
+    assert (elsewhere.ok, elsewhere.anchored, elsewhere.content) == (False, False, "intact")
+
+    leaf = decode_pbnode(store.get_block(cid)).links[1].cid
+    location = store.blocks.locate(leaf)
+    flip(location.path, location.offset + 100)
+    damaged = documents.verify(cid)
+    assert (damaged.ok, damaged.anchored, damaged.content) == (False, True, "ipfs.integrity")
+    assert damaged.detail is not None and str(leaf) in damaged.detail
+    store.blocks.delete_many([leaf.multihash])
+    assert documents.verify(cid).content == "ipfs.not_found"
+    rpc = ["--rpc-url", gateway.services.chain.rpc_url]
+    assert documents_cli([*rpc, "verify", str(cid)], settings=gateway.settings) == 2
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["ok"], printed["anchored"], printed["content"]) == (False, True, "ipfs.not_found")
+    assert printed["anchors"][0]["document_id"] == document_id(subject, cid)
+
+    net.maker.client.post("/api/v0/add", params={"cid-version": 1}, files={"file": ("x", data)})  # repairs
+    assert documents.verify(cid).ok
+    assert documents_cli([*rpc, "verify", str(cid)], settings=gateway.settings) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    assert documents_cli([*rpc, "verify", "not-a-cid"], settings=gateway.settings) == 1
+    assert "not a CID" in capsys.readouterr().err
+
+    unanchored = net.maker.client.post("/api/v0/add", files={"file": ("x", document(300))}).json()["Hash"]
+    assert (documents.verify(unanchored).anchored, documents.verify(unanchored).content) == (False, "intact")
+    assert documents.verify(cid_of(b"never stored anywhere")).content == "ipfs.not_found"
+    with pytest.raises(InvalidCID):
+        documents.verify("not-a-cid")
+
+
+def test_verify_checks_a_confidential_document_as_its_envelope(net: Net, item: str, gateway: Gateway) -> None:
+    body = anchored(net.maker, document(5000, "VERIFY-SEALED"), object=item_urn(item), confidential="true")
+    result = gateway.services.documents.verify(body["cid"])
+    assert (result.ok, result.confidential, result.content) == (True, True, "intact")
 
 
 # -- confidential documents -----------------------------------------------------------------------
@@ -429,6 +529,6 @@ def test_file_sent_before_the_fields_is_accepted(net: Net, item: str) -> None:
 
 
 def test_openapi_documents_the_upload_form(gateway: Gateway) -> None:
-    spec = httpx.get(f"{gateway.url}/openapi.json").json()
+    spec = httpx.get(f"{gateway.url}/openapi.json", timeout=120).json()  # built on first use: slow on a busy box
     form = spec["paths"]["/v1/documents"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert {"file", "document_type", "object", "shipment_id", "confidential"} <= set(form["properties"])

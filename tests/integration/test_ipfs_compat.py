@@ -187,6 +187,26 @@ def test_add_needs_a_partner_or_admin_key(anonymous: httpx.Client, gateway: Gate
         assert add(admin, HELLO)["Hash"] == HELLO_V0
 
 
+def test_every_write_needs_a_partner_or_admin_key(
+    writer: httpx.Client, anonymous: httpx.Client, gateway: Gateway, keys: Keys, tmp_path: Path
+) -> None:
+    cid = add(writer, content(2000))["Hash"]
+    local = EmbeddedDocumentStore(tmp_path / "src", durable=False)
+    car = io.BytesIO()
+    local.export_car(local.add(content(3000)).cid, car)
+    writes = [
+        ("/api/v0/pin/add", {"params": {"arg": cid}}),
+        ("/api/v0/pin/rm", {"params": {"arg": cid}}),
+        ("/api/v0/dag/import", {"files": {"file": ("x.car", car.getvalue())}}),
+        ("/api/v0/repo/gc", {}),
+    ]
+    with gateway.client(keys.auditor) as auditor:
+        for path, request in writes:
+            kubo_error(anonymous.post(path, **request), 401, "auth.missing_key")  # type: ignore[arg-type]
+            kubo_error(auditor.post(path, **request), 403, "auth.forbidden")  # type: ignore[arg-type]
+    assert Cid.parse(cid) in gateway.services.documents.store.pins()  # nothing above changed anything
+
+
 def test_add_that_is_not_multipart_is_a_client_error(writer: httpx.Client) -> None:
     response = writer.post("/api/v0/add", json={"file": "x"})
     assert kubo_error(response, 400, "documents.unsupported_media_type")["Code"] == 1

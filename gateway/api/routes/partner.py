@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -121,14 +121,24 @@ class BatchIn(BaseModel):
 
 
 @router.post("/batch", status_code=202, response_model=list[SubmissionPublic], summary="Submit many operations")
-def submit_batch(body: BatchIn, principal: PartnerDep, services: ServicesDep) -> list[SubmissionPublic]:
+def submit_batch(
+    body: BatchIn,
+    principal: PartnerDep,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> list[SubmissionPublic]:
     for index, op in enumerate(body.operations):  # validate every field first: nothing is stored if one is bad
         try:
             ops.resolve(op)
         except (GS1Error, ops.InvalidInput) as exc:
             exc.field = f"operations[{index}].{exc.field}"  # name the field within the whole request
             raise
-    return [SubmissionPublic.of(services.outbox.submit(principal, op)) for op in body.operations]
+    views = services.outbox.submit_batch(principal, body.operations, idempotency_key)
+    if views and views[0].replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return [SubmissionPublic.of(v) for v in views]
 
 
 class SignedCallIn(BaseModel):
@@ -152,6 +162,28 @@ def relay_signed(
     call = SignedCall(body.signer, bytes.fromhex(body.data[2:]), body.nonce, body.deadline,
                       bytes.fromhex(body.signature[2:]))  # fmt: skip
     return _accepted(response, services.outbox.submit_signed(principal, call, idempotency_key))
+
+
+class RelayNoncePublic(BaseModel):
+    """The relay nonce to sign a signer's next call with (EIP-712 PartnerCall ``nonce``)."""
+
+    signer: str
+    nonce: int = Field(description="sign the next call with this nonce")
+    chain_nonce: int = Field(description="the CustodyRelay contract's nonce of the signer")
+    in_outbox: int = Field(description="calls of the signer accepted here at or past chain_nonce, not yet mined")
+    chain_id: int
+    relay: str = Field(description="CustodyRelay address (the EIP-712 verifying contract)")
+
+
+@router.get("/signed-calls/nonce", response_model=RelayNoncePublic, summary="A signer's next relay nonce")
+def relay_nonce(
+    principal: ReaderDep,
+    services: ServicesDep,
+    signer: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
+) -> RelayNoncePublic:
+    n = services.outbox.next_nonce(principal, signer)
+    return RelayNoncePublic(signer=n.signer, nonce=n.nonce, chain_nonce=n.chain_nonce, in_outbox=n.in_outbox,
+                            chain_id=n.chain_id, relay=n.relay)  # fmt: skip
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionPublic, summary="A submission's status")
