@@ -388,7 +388,7 @@ def _serves_capture(app: Any) -> bool:
 def epcis_gateway(gateway: Gateway, anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """The session gateway once it serves /v1/epcis/capture; until then one like it with the EPCIS router
     included, in its own data folder with its own admin and relayer (Anvil dev accounts 14 and 15)."""
-    if "/v1/epcis/capture" in httpx.get(f"{gateway.url}/openapi.json").json()["paths"]:
+    if "/v1/epcis/capture" in httpx.get(f"{gateway.url}/openapi.json", timeout=120).json()["paths"]:
         yield gateway
         return
     from gateway.api.routes import epcis as epcis_routes

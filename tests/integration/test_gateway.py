@@ -21,7 +21,7 @@ def test_health_reports_chain_block_and_contracts(gateway: Gateway) -> None:
 
 
 def test_openapi_and_docs_are_served(gateway: Gateway) -> None:
-    spec = httpx.get(f"{gateway.url}/openapi.json").json()
+    spec = httpx.get(f"{gateway.url}/openapi.json", timeout=120).json()
     assert "/health" in spec["paths"]
     docs = httpx.get(f"{gateway.url}/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -520,7 +520,7 @@ SCENARIOS: dict[str, Callable[[Net], Scenario]] = {
 
 
 def test_every_operation_endpoint_has_a_scenario(gateway: Gateway) -> None:
-    spec = httpx.get(f"{gateway.url}/openapi.json").json()
+    spec = httpx.get(f"{gateway.url}/openapi.json", timeout=120).json()
     posts = {p for p, ops in spec["paths"].items() if "partner" in ops.get("post", {}).get("tags", [])}
     assert posts - {"/v1/batch", "/v1/signed-calls", "/v1/webhooks"} == set(SCENARIOS)
 

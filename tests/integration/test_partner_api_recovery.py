@@ -9,6 +9,7 @@ restarts keep its state in a file (Anvil ``--state``).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
 import threading
 import time
@@ -23,7 +24,7 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from web3.exceptions import TransactionNotFound
 
 from chain_client.events import ItemRegistered, SignedCallExecuted, SignedCallFailed
@@ -34,7 +35,7 @@ from gateway.core.chain import relayer_signer
 from gateway.core.config import Settings
 from gateway.core.services import Services
 from gateway.main import create_app
-from gateway.partner.tables import RelayTxRow, SubmissionRow
+from gateway.partner.tables import LeaseRow, RelayTxRow, SubmissionRow
 from gateway.partner.worker import OutboxWorker
 from gateway.stack import ensure_deployed
 
@@ -197,6 +198,13 @@ def assert_exactly_once(ledger: CustodyLedgerClient, account: str, objects: list
     assert ledger.relay_nonce(account) == len(objects)
 
 
+def expire_leases(stack: Stack) -> None:
+    """Moves every lease's expiry into the past, as if its holder had been silent that long."""
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    with stack.services.sessions.begin() as session:
+        session.execute(update(LeaseRow).values(expires_at=past))
+
+
 def shorten_lease(stack: Stack, seconds: float) -> None:
     stack.worker.settings = dataclasses.replace(stack.worker.settings, lease_seconds=seconds)
 
@@ -288,7 +296,6 @@ def test_one_worker_at_a_time_holds_the_outbox(node: AnvilNode, tmp_path: Path) 
         _, key, _, _ = onboard(stack)
         s = stack.services
         other = OutboxWorker(s.sessions, s.ledger, relayer_signer(s.settings), s.keyring, stack.worker.settings)
-        shorten_lease(stack, 0.5)
         with stack.client(key) as client:
             ((sid, _),) = submit_items(client, 1)
             assert stack.worker.run_once() == 1  # takes the lease, sends
@@ -297,7 +304,7 @@ def test_one_worker_at_a_time_holds_the_outbox(node: AnvilNode, tmp_path: Path) 
             assert sent["tx_hash"] == relay_txs(stack)[0].tx_hash
             assert other.run_once() == 0  # the lease is taken: it does nothing at all, not even confirm
             assert statuses(stack) == Counter({"submitted": 1})
-            time.sleep(0.6)  # the first worker went quiet: its lease expires
+            expire_leases(stack)  # the first worker went quiet until its lease ran out
             assert other.run_once() == 1  # taken over: confirms what the first one sent
             assert statuses(stack) == Counter({"confirmed": 1})
             submit_items(client, 1)
