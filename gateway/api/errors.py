@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chain_client import errors as ce
 from chain_client.gs1 import GS1Error
+from gateway.audit.errors import AuditError
 from gateway.documents.errors import DocumentStoreError
 from gateway.documents.service_errors import DocumentsError
 from gateway.partner.apikeys import ApiKeyError
@@ -97,6 +98,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GS1Error)
     async def _gs1(_: Request, exc: GS1Error) -> JSONResponse:
         return problem_response(422, exc.code, "Invalid GS1 data", exc.message, field=exc.field)
+
+    @app.exception_handler(AuditError)
+    async def _audit(_: Request, exc: AuditError) -> JSONResponse:
+        return problem_response(exc.status, exc.code, exc.title, exc.message, **exc.extra)
 
     @app.exception_handler(InvalidInput)
     async def _invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
