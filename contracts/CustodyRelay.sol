@@ -33,6 +33,11 @@ contract CustodyRelay is EIP712, Nonces {
     /// @notice Entry `index` of a signed batch failed with `reason`; the other entries stand.
     event SignedCallFailed(uint256 index, address indexed signer, uint256 nonce, bytes reason);
 
+    /// @notice Entry `index` of a batch ran out of gas. The whole batch reverts rather than record
+    /// the entry as failed: otherwise `eth_estimateGas`, which looks for the least gas at which the
+    /// transaction succeeds, would settle on a limit that starves entries.
+    error CustodyRelayOutOfGas(uint256 index);
+
     constructor(address ledger_) EIP712("CustodyRelay", "1") {
         // only LedgerBase's constructor deploys a relay, with address(this): never zero
         // slither-disable-next-line missing-zero-check
@@ -76,11 +81,15 @@ contract CustodyRelay is EIP712, Nonces {
         for (uint256 i = 0; i < n; ++i) {
             ICustodyLedger.SignedCall calldata call = calls[i];
             _verify(call, signatures[i]);
+            uint256 gasBefore = gasleft();
             // The batch's purpose: one call per entry to the trusted ledger, whose failure is
             // recorded, not propagated (best-effort; the nonce is used before the call, so an
             // entry cannot run twice). The events come after the call on purpose (see above).
             // slither-disable-next-line calls-loop,low-level-calls,reentrancy-events
             (bool ok, bytes memory result) = ledger.call(abi.encodePacked(call.data, call.signer));
+            // The ledger fails with custom errors and never burns all gas on purpose, so a failure
+            // that left at most 1/64 of the gas (what EIP-150 keeps back) is a starved call.
+            if (!ok && gasleft() <= gasBefore / 64) revert CustodyRelayOutOfGas(i);
             succeeded[i] = ok;
             if (ok) emit SignedCallExecuted(i, call.signer, call.nonce);
             else emit SignedCallFailed(i, call.signer, call.nonce, result);

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {CustodyLedger} from "../CustodyLedger.sol";
 import {CustodyRelay} from "../CustodyRelay.sol";
 import {ICustodyLedger} from "../ICustodyLedger.sol";
@@ -332,6 +333,28 @@ contract RelayTest is Fixtures {
         (calls[1], sigs[1]) = _signedWithDeadline(MFR_KEY, _registerData("b-8"), 1, block.timestamp - 1);
         vm.expectRevert(abi.encodeWithSelector(ICustodyLedger.CustodyExpiredSignature.selector, block.timestamp - 1));
         relay.executeSignedBatch(calls, sigs);
+    }
+
+    /// An entry starved of gas reverts the whole batch (so gas estimation cannot settle on a limit
+    /// that starves entries); with enough gas the same batch runs.
+    function test_Batch_RevertWhen_EntryRunsOutOfGas() public {
+        ICustodyLedger.Registration[] memory regs = new ICustodyLedger.Registration[](40);
+        for (uint256 i = 0; i < regs.length; ++i) {
+            regs[i] = _itemReg(string.concat("g-", Strings.toString(i)), LOT);
+        }
+        ICustodyLedger.SignedCall[] memory calls = new ICustodyLedger.SignedCall[](1);
+        bytes[] memory sigs = new bytes[](1);
+        (calls[0], sigs[0]) = _signed(MFR_KEY, abi.encodeCall(ledger.registerItems, (regs)), 0);
+        bytes memory batch = abi.encodeCall(relay.executeSignedBatch, (calls, sigs));
+
+        (bool ok, bytes memory result) = address(relay).call{gas: 300_000}(batch);
+        assertFalse(ok, "a starved batch reverts");
+        assertEq(result, abi.encodeWithSelector(CustodyRelay.CustodyRelayOutOfGas.selector, 0), "out-of-gas error");
+        assertEq(relay.nonces(mfr), 0, "nothing used");
+
+        (ok,) = address(relay).call{gas: 10_000_000}(batch);
+        assertTrue(ok, "with enough gas the batch runs");
+        assertEq(ledger.custodianOf(_itemId("g-39")), MFR, "the last entry registered");
     }
 
     function test_Batch_RevertWhen_Empty() public {
