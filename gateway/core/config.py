@@ -47,6 +47,16 @@ class Settings(BaseSettings):
         default="auto", description="Embedded block layout; auto keeps an existing store's, else pack."
     )
     ipfs_compat_version: str = Field(default="0.7.0", description="Version /api/v0/version reports to Kubo clients.")
+    # Consumer verification (docs/verification.md)
+    digital_link_base: str | None = Field(default=None, description="GS1 Digital Link base; unset: this gateway.")
+    verify_cache_ttl: float = Field(default=2.0, ge=0, description="Seconds a verification lookup is reused.")
+    verify_rate_per_second: float = Field(default=20.0, gt=0, description="Public requests per second per client.")
+    verify_rate_burst: int = Field(default=120, ge=1, description="Burst of public requests per client.")
+    verify_trust_forwarded_for: bool = Field(default=False, description="Rate-limit by X-Forwarded-For (proxy).")
+    verify_clone_places: int = Field(default=3, ge=1, description="More distinct places than this: many_places.")
+    verify_clone_window_hours: float = Field(default=72.0, gt=0, description="Window of the many_places signal.")
+    verify_dispensed_scans: int = Field(default=3, ge=0, description="More scans after dispense: a clone signal.")
+    dscsa_responder_gln: str | None = Field(default=None, description="GLN this gateway answers DSCSA requests as.")
 
     @field_validator("rpc_url", mode="before")
     @classmethod

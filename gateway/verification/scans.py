@@ -1,0 +1,355 @@
+"""Anonymous scan records, clone/suspect signals, and consumer reports.
+
+Every verification is recorded as a scan: time, verdict, channel and at most a coarse place
+(:class:`Place`: an ISO 3166 country and, optionally, a latitude/longitude rounded to one
+decimal, about 11 km). No IP address or other client identifier is stored.
+
+Scans are buffered in memory and written in batches (:meth:`ScanLog.flush`, every half second
+from a daemon thread), so a verification costs no database write. Signals come from the recent
+scans of the same serial (:meth:`ScanLog.observe`): the ones in the database, reloaded at most
+every ``reload_after`` seconds, plus this process's own since then. With several gateway
+replicas, each sees the others' scans once they are flushed and it reloads.
+
+Signals (each makes the verification ``suspect``):
+
+- ``many_places``: the serial was scanned in more than ``clone_places`` distinct places within
+  ``clone_window``;
+- ``scanned_after_dispense``: the item is dispensed or decommissioned and was scanned more than
+  ``dispensed_scans`` times since then, or in two distinct places since then;
+- ``unknown_serial_of_known_gtin``: the GTIN is registered on the ledger but this serial is not
+  (a made-up serial on a real product's code);
+- ``label_mismatch``: lot or expiry on the label differ from the record.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as dt
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, insert, select
+
+from gateway.indexer.tables import table_of
+from gateway.partner.operations import InvalidInput
+from gateway.verification.tables import SuspectReportRow, VerificationScanRow
+from gateway.verification.verdict import Verdict
+
+__all__ = [
+    "MAX_REPORT_CHARS",
+    "Place",
+    "ScanHistory",
+    "ScanLog",
+    "SignalSettings",
+    "compute_signals",
+    "parse_place",
+]
+
+MAX_REPORT_CHARS = 2000
+_HISTORY_LIMIT = 256  # most recent scans kept per serial in memory
+_PLACE = re.compile(r"^([A-Za-z]{2})(?:[;:@ ]\s*([+-]?\d{1,3}(?:\.\d+)?)\s*,\s*([+-]?\d{1,3}(?:\.\d+)?))?$")
+
+_SCANS = table_of(VerificationScanRow)
+_REPORTS = table_of(SuspectReportRow)
+_HISTORY_Q = (
+    select(_SCANS.c.scanned_at, _SCANS.c.country, _SCANS.c.latitude, _SCANS.c.longitude)
+    .where(
+        _SCANS.c.gtin == bindparam("gtin"),
+        _SCANS.c.serial == bindparam("serial"),
+        _SCANS.c.scanned_at >= bindparam("since"),
+    )
+    .order_by(_SCANS.c.scanned_at.desc())
+    .limit(_HISTORY_LIMIT)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A coarse place: a country and optionally a cell of about 11 km (one decimal of degree)."""
+
+    country: str
+    latitude: float | None = None
+    longitude: float | None = None
+
+    @property
+    def key(self) -> str:
+        if self.latitude is None or self.longitude is None:
+            return self.country
+        return f"{self.country}:{self.latitude:.1f},{self.longitude:.1f}"
+
+
+def parse_place(value: str | None, *, field: str = "place") -> Place | None:
+    """``"DE"`` or ``"DE;52.52,13.40"`` (also ``:``, ``@`` or a space before the coordinates)
+    to a :class:`Place`; coordinates are rounded to one decimal. Raises InvalidInput."""
+    if value is None or value == "":
+        return None
+    match = _PLACE.match(value.strip())
+    if match is None:
+        raise InvalidInput(
+            "verify.invalid_place", field, "place must be an ISO country code, optionally with 'lat,lon' (DE;52.5,13.4)"
+        )
+    country, lat, lon = match.group(1).upper(), match.group(2), match.group(3)
+    if lat is None or lon is None:
+        return Place(country)
+    latitude, longitude = float(lat), float(lon)
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise InvalidInput("verify.invalid_place", field, "latitude must be within ±90 and longitude within ±180")
+    return Place(country, round(latitude, 1), round(longitude, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSettings:
+    clone_places: int = 3
+    clone_window: dt.timedelta = dt.timedelta(hours=72)
+    dispensed_scans: int = 3
+
+
+class ScanHistory:
+    """Recent scans of one serial, summarised: the last time each place was seen (at most
+    ``max_places``) and the times of the last ``max_times`` scans. Constant work per scan."""
+
+    __slots__ = ("loaded_at", "places", "times")
+
+    def __init__(self, loaded_at: float = 0.0, max_times: int = 64) -> None:
+        self.loaded_at = loaded_at
+        self.places: dict[str, dt.datetime] = {}
+        self.times: deque[dt.datetime] = deque(maxlen=max_times)
+
+    def add(self, at: dt.datetime, place: str | None, max_places: int = 64) -> None:
+        self.times.append(at)
+        if place is None:
+            return
+        if place not in self.places and len(self.places) >= max_places:
+            oldest = min(self.places, key=self.places.__getitem__)
+            del self.places[oldest]
+        previous = self.places.get(place)
+        if previous is None or at > previous:
+            self.places[place] = at
+
+    @classmethod
+    def of(cls, scans: list[tuple[dt.datetime, str | None]]) -> ScanHistory:
+        history = cls()
+        for at, place in scans:
+            history.add(at, place)
+        return history
+
+
+def compute_signals(
+    verdict: Verdict,
+    gtin_known: bool,
+    history: ScanHistory,
+    dispensed_at: dt.datetime | None,
+    now: dt.datetime,
+    settings: SignalSettings,
+) -> list[str]:
+    """The clone/suspect signals of a verification; ``history`` includes this scan."""
+    signals: list[str] = []
+    if verdict is Verdict.UNKNOWN and gtin_known:
+        signals.append("unknown_serial_of_known_gtin")
+    if verdict is Verdict.MISMATCH:
+        signals.append("label_mismatch")
+    if len(history.places) > settings.clone_places:
+        since = now - settings.clone_window
+        if sum(1 for at in history.places.values() if at >= since) > settings.clone_places:
+            signals.append("many_places")
+    if verdict is Verdict.DISPENSED:
+        after = [at for at in history.times if dispensed_at is None or at >= dispensed_at]
+        after_places = [p for p, at in history.places.items() if dispensed_at is None or at >= dispensed_at]
+        if len(after) > settings.dispensed_scans or len(after_places) > 1:
+            signals.append("scanned_after_dispense")
+    return signals
+
+
+class ScanLog:
+    """Buffers scans, writes them in batches, and keeps recent scans per serial for signals."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: SignalSettings,
+        reload_after: float = 1.0,
+        flush_interval: float = 0.5,
+        max_serials: int = 100_000,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.reload_after = reload_after
+        self.max_serials = max_serials
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._histories: dict[tuple[str, str], ScanHistory] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(flush_interval,), daemon=True, name="scan-flush")
+        self._thread.start()
+        atexit.register(self.close)
+
+    # ------------------------------------------------------------------ recording
+
+    def observe(
+        self,
+        *,
+        gtin: str,
+        serial: str | None,
+        lot: str | None,
+        verdict: Verdict,
+        gtin_known: bool,
+        dispensed_at: dt.datetime | None,
+        place: Place | None,
+        channel: str,
+        now: dt.datetime,
+    ) -> list[str]:
+        """Records one scan and returns its signals."""
+        place_key = None if place is None else place.key
+        history = self._history(gtin, serial) if serial is not None else ScanHistory()
+        history.add(now, place_key)
+        signals = compute_signals(verdict, gtin_known, history, dispensed_at, now, self.settings)
+        row = {
+            "gtin": gtin, "serial": serial, "lot": lot, "verdict": verdict.value, "suspect": bool(signals),
+            "signals": signals, "channel": channel, "scanned_at": now,
+            "country": None if place is None else place.country,
+            "latitude": None if place is None else place.latitude,
+            "longitude": None if place is None else place.longitude,
+        }  # fmt: skip
+        with self._lock:
+            self._pending.append(row)
+        return signals
+
+    def is_warm(self, gtin: str, serial: str) -> bool:
+        entry = self._histories.get((gtin, serial))
+        return entry is not None and time.monotonic() - entry.loaded_at < self.reload_after
+
+    def _history(self, gtin: str, serial: str) -> ScanHistory:
+        key = (gtin, serial)
+        entry = self._histories.get(key)
+        clock = time.monotonic()
+        if entry is not None and clock - entry.loaded_at < self.reload_after:
+            return entry
+        since = dt.datetime.now(dt.UTC) - self.settings.clone_window
+        with self.engine.connect() as conn:
+            rows = conn.execute(_HISTORY_Q, {"gtin": gtin, "serial": serial, "since": since}).all()
+        fresh = ScanHistory(clock)
+        for row in reversed(rows):
+            place = None if row.country is None else Place(row.country, row.latitude, row.longitude).key
+            fresh.add(_aware(row.scanned_at), place)
+        with self._lock:
+            for pending in self._pending:  # this process's scans not yet in the database
+                if pending["gtin"] == gtin and pending["serial"] == serial:
+                    country = pending["country"]
+                    place = None if country is None else Place(country, pending["latitude"], pending["longitude"]).key
+                    fresh.add(pending["scanned_at"], place)
+        if len(self._histories) >= self.max_serials:
+            self._histories.clear()
+        self._histories[key] = fresh
+        return fresh
+
+    def flush(self) -> int:
+        """Writes the buffered scans; returns how many."""
+        with self._flush_lock:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if batch:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(_SCANS), batch)
+            return len(batch)
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.flush()
+            except Exception:  # the database may be briefly locked or gone at shutdown; retry later
+                continue
+
+    def close(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with contextlib.suppress(Exception):  # the database may be gone at interpreter exit
+            self.flush()
+
+    # ------------------------------------------------------------------ reports
+
+    def report(
+        self,
+        *,
+        gtin: str,
+        serial: str,
+        lot: str | None,
+        expiry: dt.date | None,
+        description: str,
+        place: Place | None,
+        verdict: Verdict,
+    ) -> str:
+        """Stores a consumer's suspect-product report; returns its id."""
+        report_id = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(_REPORTS).values(
+                    report_id=report_id,
+                    gtin=gtin,
+                    serial=serial,
+                    lot=lot,
+                    expiry=expiry,
+                    description=description,
+                    country=None if place is None else place.country,
+                    latitude=None if place is None else place.latitude,
+                    longitude=None if place is None else place.longitude,
+                    verdict=verdict.value,
+                    reported_at=dt.datetime.now(dt.UTC),
+                )
+            )
+        return report_id
+
+    def suspects(self, gtins: list[str] | None, since: dt.datetime, limit: int) -> dict[str, Any]:
+        """Reports and suspect scans since ``since`` (all GTINs, or only ``gtins``), newest first;
+        suspect scans grouped by GTIN and serial."""
+        self.flush()
+        r, s = _REPORTS.c, _SCANS.c
+        reports_q = select(_REPORTS).where(r.reported_at >= since).order_by(r.reported_at.desc()).limit(limit)
+        scans_q = (
+            select(s.gtin, s.serial, s.verdict, s.signals, s.country, s.scanned_at)
+            .where(s.suspect.is_(True), s.scanned_at >= since)
+            .order_by(s.scanned_at.desc())
+            .limit(limit * 20)
+        )
+        if gtins is not None:
+            reports_q = reports_q.where(r.gtin.in_(gtins))
+            scans_q = scans_q.where(s.gtin.in_(gtins))
+        with self.engine.connect() as conn:
+            reports = [dict(row._mapping) for row in conn.execute(reports_q)]
+            scan_rows = conn.execute(scans_q).all()
+        grouped: dict[tuple[str, str | None], dict[str, Any]] = {}
+        for row in scan_rows:
+            key = (row.gtin, row.serial)
+            item = grouped.get(key)
+            at = _aware(row.scanned_at)
+            if item is None:
+                if len(grouped) >= limit:
+                    continue
+                item = grouped[key] = {
+                    "gtin": row.gtin, "serial": row.serial, "scans": 0, "signals": set(), "verdicts": set(),
+                    "countries": set(), "first_scan_at": at, "last_scan_at": at,
+                }  # fmt: skip
+            item["scans"] += 1
+            item["signals"].update(row.signals or [])
+            item["verdicts"].add(row.verdict)
+            if row.country:
+                item["countries"].add(row.country)
+            item["first_scan_at"] = min(item["first_scan_at"], at)
+        for item in grouped.values():
+            for name in ("signals", "verdicts", "countries"):
+                item[name] = sorted(item[name])
+        for report in reports:
+            report["reported_at"] = _aware(report["reported_at"])
+        return {"reports": reports, "suspect_serials": list(grouped.values())}
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

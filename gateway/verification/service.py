@@ -1,0 +1,196 @@
+"""Verification as one object per gateway process: validated input → cached read-model lookup →
+verdict → signals (scan recorded) → the public answer.
+
+Built on first use by the API (:func:`gateway.api.routes.verify.get_verification`) from the
+gateway's settings and engine; holds the lookup cache, the scan log and the rate limiter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from chain_client import gs1
+from gateway.core.config import Settings
+from gateway.verification import dscsa
+from gateway.verification.ratelimit import TokenBucketLimiter
+from gateway.verification.records import GtinFacts, Lookup, RecordStore
+from gateway.verification.scans import Place, ScanLog, SignalSettings
+from gateway.verification.verdict import (
+    MESSAGES,
+    ChecksPublic,
+    Decision,
+    ItemRecord,
+    LabelQuery,
+    ProductPublic,
+    Verdict,
+    VerificationPublic,
+    decide,
+)
+
+__all__ = ["Outcome", "VerificationService", "parse_expiry", "parse_label"]
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Scans of a serial are re-read from the database (other replicas' scans) at most this often.
+HISTORY_RELOAD_SECONDS = 5.0
+
+
+def parse_expiry(value: str | None, *, field: str = "expiry") -> dt.date | None:
+    """An expiry as printed: YYMMDD (AI 17; DD=00 is the month's last day) or YYYY-MM-DD."""
+    if value is None or value == "":
+        return None
+    if _ISO_DATE.match(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise gs1.GS1Error("gs1.date", field, f"{value!r} is not a calendar date") from None
+    return gs1.parse_gs1_date(value, field=field)
+
+
+@functools.lru_cache(maxsize=65536)
+def parse_label(gtin: str, serial: str, lot: str | None = None, expiry: str | None = None) -> LabelQuery:
+    """Validates a label's GTIN (check digit; GTIN-8/12/13 padded to 14), serial, lot and expiry.
+
+    Cached: the same labels are scanned again and again (errors are not cached)."""
+    return LabelQuery(
+        gtin=gs1.Gtin(gs1.validate_gtin(gtin)).value,
+        serial=gs1.validate_serial(serial),
+        lot=None if lot is None or lot == "" else gs1.validate_lot(lot),
+        expiry=parse_expiry(expiry),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    public: VerificationPublic
+    decision: Decision
+    gtin_known: bool
+
+
+class VerificationService:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.records = RecordStore(engine, settings.verify_cache_ttl)
+        self.scans = ScanLog(
+            engine,
+            SignalSettings(
+                clone_places=settings.verify_clone_places,
+                clone_window=dt.timedelta(hours=settings.verify_clone_window_hours),
+                dispensed_scans=settings.verify_dispensed_scans,
+            ),
+            reload_after=max(settings.verify_cache_ttl, HISTORY_RELOAD_SECONDS),
+        )
+        self.limiter = TokenBucketLimiter(settings.verify_rate_per_second, settings.verify_rate_burst)
+        self.engine = engine
+        self.local_database = engine.dialect.name == "sqlite"
+
+    def close(self) -> None:
+        self.scans.close()
+
+    # ------------------------------------------------------------------ items
+
+    def is_warm(self, gtin: str, serial: str) -> bool:
+        """Whether verifying ``gtin``/``serial`` now needs no query (everything is cached)."""
+        return (
+            self.records.items.get((gtin, serial))[0]
+            and self.records.gtins.get(gtin)[0]
+            and self.scans.is_warm(gtin, serial)
+        )
+
+    def verify(self, label: LabelQuery, place: Place | None, channel: str) -> Outcome:
+        facts = self.records.gtin(label.gtin)
+        lookup = self.records.item(label.gtin, label.serial)
+        return self._answer(label, facts, lookup, place, channel)
+
+    def verify_lot(self, gtin: str, lot: str, expiry: dt.date | None, place: Place | None, channel: str) -> Outcome:
+        """A lot-level Digital Link (no serial): known lot, recalled or not."""
+        facts = self.records.gtin(gtin)
+        lookup = self.records.lot(gtin, lot)
+        return self._answer(LabelQuery(gtin, "", lot, expiry), facts, lookup, place, channel, serial=None)
+
+    def _answer(
+        self,
+        label: LabelQuery,
+        facts: GtinFacts,
+        lookup: Lookup,
+        place: Place | None,
+        channel: str,
+        serial: str | None = "",
+    ) -> Outcome:
+        now = dt.datetime.now(dt.UTC)
+        record = lookup.record
+        decision = decide(record, label, now.date())
+        dispensed_at = record.status_changed_at if record is not None else None
+        signals = self.scans.observe(
+            gtin=label.gtin,
+            serial=label.serial if serial is not None else None,
+            lot=label.lot,
+            verdict=decision.verdict,
+            gtin_known=facts.known,
+            dispensed_at=dispensed_at,
+            place=place,
+            channel=channel,
+            now=now,
+        )
+        public = VerificationPublic(
+            verdict=decision.verdict,
+            message=MESSAGES[decision.verdict],
+            product=_product(label, record, facts, decision),
+            checks=ChecksPublic(
+                gtin_known=facts.known,
+                serial_registered=record is not None and serial is not None,
+                lot=decision.lot,
+                expiry=decision.expiry,
+                status=None if record is None else record.own_status.lower(),
+                expired_by_date=decision.expired_by_date,
+            ),
+            suspect=bool(signals),
+            signals=signals,
+            checked_at=now,
+            data_as_of_block=lookup.as_of_block,
+        )
+        return Outcome(public, decision, facts.known)
+
+    # ------------------------------------------------------------------ DSCSA
+
+    def dscsa(self, request: dscsa.VerificationRequest) -> dscsa.VerificationResponse:
+        gs1.validate_gln(request.requestor_gln, field="requestorGLN")
+        label = LabelQuery(
+            gtin=gs1.Gtin(gs1.validate_gtin(request.gtin)).value,
+            serial=gs1.validate_serial(request.serial_number, field="serialNumber"),
+            lot=gs1.validate_lot(request.lot_number, field="lotNumber"),
+            expiry=parse_expiry(request.expiration_date, field="expirationDate"),
+        )
+        outcome = self.verify(label, None, "dscsa")
+        return dscsa.respond(
+            request,
+            outcome.decision,
+            outcome.gtin_known,
+            outcome.public.suspect,
+            responder_gln=self.settings.dscsa_responder_gln,
+            responder_name="Chain of Custody Network",
+            as_of_block=outcome.public.data_as_of_block,
+            now=outcome.public.checked_at,
+        )
+
+
+def _product(
+    label: LabelQuery, record: ItemRecord | None, facts: GtinFacts, decision: Decision
+) -> ProductPublic | None:
+    """What the answer says about the product: nothing for an unknown serial (it would lend a
+    fake the real product's name), and not the recorded lot/expiry on a mismatch (it would
+    teach a counterfeiter the right label)."""
+    if record is None:
+        return None
+    show_record = decision.verdict is not Verdict.MISMATCH
+    return ProductPublic(
+        gtin=label.gtin,
+        product_name=facts.product_name,
+        lot=record.lot if show_record else None,
+        expiry=record.expiry if show_record else None,
+        manufacturer=facts.manufacturer,
+    )

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Consumer verification benchmark: GET /v1/verify on loopback at 1, 16 and 64 concurrent clients,
+side by side with a direct ``custodyOf`` eth_call on the node in the same run.
+
+Starts its own Anvil node and the gateway as a separate process (``python -m gateway.stack``,
+uvicorn with httptools/uvloop when installed), registers ``--items`` items over the partner API,
+waits until the indexer has them, then for each concurrency level runs closed-loop clients for
+``--seconds`` seconds: each client keeps one HTTP/1.1 keep-alive connection and sends the next
+request when the previous answer arrived (a small raw-socket client, so the load generator costs
+less CPU than the server). Every answer must be 200 with verdict ``authentic`` (verify) or a
+result (eth_call). The eth_call baseline sends the same number of concurrent JSON-RPC requests
+straight to Anvil. Rate limits are raised for the run; the lookup cache has its default TTL.
+
+Run: ``.venv/bin/python scripts/bench_verify.py [--json] [--seconds 10] [--items 200]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from chain_client import gs1  # noqa: E402
+from chain_client.artifacts import load_artifact  # noqa: E402
+from chain_client.deploy import DeploymentRecord  # noqa: E402
+from chain_client.ledger import CONTRACT_NAME  # noqa: E402
+from chain_client.node import AnvilNode, free_port  # noqa: E402
+from chain_client.tx import connect  # noqa: E402
+
+GTIN = "00614141770014"
+LOT = "BENCH1"
+EXPIRY = dt.date.today() + dt.timedelta(days=365)
+LEVELS = (1, 16, 64)
+# Items per registration submission. One: on this tree a submission of several items reverted
+# (tx.failed, no reason) while single-item submissions, batched by the outbox, confirm.
+CHUNK = 1
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+class GatewayProcess:
+    """``python -m gateway.stack`` against ``rpc_url``, with limits raised for the benchmark."""
+
+    def __init__(self, rpc_url: str, data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+        env.update(
+            CUSTODY_RPC_URL=rpc_url, CUSTODY_DATA_DIR=str(data_dir), CUSTODY_GATEWAY_PORT=str(self.port),
+            CUSTODY_KEYSTORE_PASSPHRASE="bench", CUSTODY_KEYSTORE_SCRYPT_N=str(2**14),
+            CUSTODY_VERIFY_RATE_PER_SECOND="1000000", CUSTODY_VERIFY_RATE_BURST="1000000",
+        )  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.stack"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 180
+        key_file = data_dir / "admin-api-key"
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited: {self.process.stderr.read() if self.process.stderr else ''}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the gateway did not start")
+            try:
+                if key_file.exists():
+                    httpx.get(f"{self.url}/health", timeout=1).raise_for_status()
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.admin_key = key_file.read_text().strip()
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def setup(gw: GatewayProcess, n: int) -> list[str]:
+    """Onboards a manufacturer, registers ``n`` items and waits until verification sees them all."""
+    admin = {"Authorization": f"Bearer {gw.admin_key}"}
+    body = {"name": "Bench Pharma", "role": "manufacturer", "glns": ["0614141000005"]}
+    partner = httpx.post(f"{gw.url}/v1/admin/partners", headers=admin, json=body, timeout=60)
+    partner.raise_for_status()
+    key = partner.json()["api_key"]["key"]
+    serials = [f"BV{i}" for i in range(n)]
+    with httpx.Client(base_url=gw.url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
+        ids = []
+        for k in range(0, n, CHUNK):
+            items = [
+                {"gtin": GTIN, "serial": s, "lot": LOT, "expiry_date": EXPIRY.isoformat()}
+                for s in serials[k : k + CHUNK]
+            ]
+            response = client.post("/v1/items", json={"items": items})
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+        deadline = time.monotonic() + 300
+        while ids:
+            states = {i: client.get(f"/v1/submissions/{i}").json() for i in ids}
+            failed = [s for s in states.values() if s["status"] == "failed"]
+            if failed:
+                raise RuntimeError(f"registration failed: {failed[0]['error']}")
+            ids = [i for i, s in states.items() if s["status"] != "confirmed"]
+            if time.monotonic() > deadline:
+                raise TimeoutError("registration did not confirm")
+            time.sleep(0.1)
+        deadline = time.monotonic() + 120
+        while True:  # the indexer follows on its own; wait for the last item
+            verdict = client.get("/v1/verify", params={"gtin": GTIN, "serial": serials[-1]}).json()["verdict"]
+            if verdict == "authentic":
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("the indexer did not catch up")
+            time.sleep(0.2)
+    return serials
+
+
+async def _client(
+    host: str, port: int, requests: list[bytes], check: bytes, stop_at: float, latencies: list[float]
+) -> int:
+    """One keep-alive connection sending ``requests`` round-robin until ``stop_at``; returns errors."""
+    reader, writer = await asyncio.open_connection(host, port)
+    errors = 0
+    i = random.randrange(len(requests))
+    try:
+        while time.perf_counter() < stop_at:
+            request = requests[i % len(requests)]
+            i += 1
+            start = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            body = await reader.readexactly(length)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if not head.startswith(b"HTTP/1.1 200") or check not in body:
+                errors += 1
+    finally:
+        writer.close()
+    return errors
+
+
+async def _level(
+    host: str, port: int, requests: list[bytes], check: bytes, clients: int, seconds: float
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    start = time.perf_counter()
+    errors = await asyncio.gather(
+        *(_client(host, port, requests, check, start + seconds, latencies) for _ in range(clients))
+    )
+    wall = time.perf_counter() - start
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "per_s": len(latencies) / wall,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "errors": sum(errors),
+    }
+
+
+def verify_requests(port: int, serials: list[str]) -> list[bytes]:
+    expiry = EXPIRY.strftime("%y%m%d")
+    return [
+        f"GET /v1/verify?gtin={GTIN}&serial={s}&lot={LOT}&expiry={expiry} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Accept: application/json\r\n\r\n".encode()
+        for s in serials
+    ]
+
+
+def eth_call_requests(rpc_url: str, data_dir: Path, serials: list[str]) -> list[bytes]:
+    """JSON-RPC ``eth_call custodyOf(objectId)`` for each item, as raw HTTP requests to the node."""
+    w3 = connect(rpc_url)
+    chain_id = int(w3.eth.chain_id)
+    ledger = DeploymentRecord(data_dir, chain_id).get(CONTRACT_NAME).address
+    contract = w3.eth.contract(address=ledger, abi=load_artifact(CONTRACT_NAME).abi)
+    host = rpc_url.split("//", 1)[1]
+    out = []
+    for k, s in enumerate(serials):
+        oid = gs1.Sgtin(gs1.Gtin(GTIN), s).object_id
+        data = contract.encode_abi("custodyOf", [oid])
+        body = json.dumps({"jsonrpc": "2.0", "id": k, "method": "eth_call",
+                           "params": [{"to": ledger, "data": data}, "latest"]}).encode()  # fmt: skip
+        out.append(
+            f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per concurrency level")
+    parser.add_argument("--items", type=int, default=200, help="registered items the clients verify")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, AnvilNode() as node:
+        data_dir = Path(tmp) / "data"
+        gw = GatewayProcess(node.rpc_url, data_dir)
+        try:
+            serials = setup(gw, args.items)
+            verify_reqs = verify_requests(gw.port, serials)
+            call_reqs = eth_call_requests(node.rpc_url, data_dir, serials)
+            node_host, node_port = node.rpc_url.split("//", 1)[1].rsplit(":", 1)
+            verify: dict[int, dict[str, Any]] = {}
+            calls: dict[int, dict[str, Any]] = {}
+            for clients in LEVELS:
+                cpu0, t0 = gw.cpu_seconds(), time.perf_counter()
+                verify[clients] = asyncio.run(
+                    _level("127.0.0.1", gw.port, verify_reqs, b'"verdict":"authentic"', clients, args.seconds)
+                )
+                verify[clients]["gateway_cpu_percent"] = 100 * (gw.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
+                calls[clients] = asyncio.run(
+                    _level(node_host, int(node_port), call_reqs, b'"result"', clients, args.seconds)
+                )
+        finally:
+            gw.stop()
+
+    load = os.getloadavg()
+    result: dict[str, Any] = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_average": [round(x, 2) for x in load],
+        "seconds_per_level": args.seconds,
+        "items": args.items,
+    }
+    for clients in LEVELS:
+        v, c = verify[clients], calls[clients]
+        result[f"verify_per_s_{clients}"] = round(v["per_s"], 1)
+        result[f"verify_p50_ms_{clients}"] = round(v["p50_ms"], 2)
+        result[f"verify_p99_ms_{clients}"] = round(v["p99_ms"], 2)
+        result[f"verify_errors_{clients}"] = v["errors"]
+        result[f"gateway_cpu_percent_{clients}"] = round(v["gateway_cpu_percent"], 1)
+        result[f"eth_call_per_s_{clients}"] = round(c["per_s"], 1)
+        result[f"eth_call_p50_ms_{clients}"] = round(c["p50_ms"], 2)
+        result[f"eth_call_p99_ms_{clients}"] = round(c["p99_ms"], 2)
+        result[f"eth_call_errors_{clients}"] = c["errors"]
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"Verification, {result['date']}, {result['machine']}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    print(f"{args.items} items, {args.seconds:.0f} s per level, closed-loop keep-alive clients on loopback\n")
+    print(f"| {'clients':>7} | {'verify/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'gw CPU %':>8} | "
+          f"{'eth_call/s':>10} | {'p50 ms':>7} | {'p99 ms':>7} |")  # fmt: skip
+    print(f"|{'-' * 9}|{'-' * 11}|{'-' * 9}|{'-' * 9}|{'-' * 10}|{'-' * 12}|{'-' * 9}|{'-' * 9}|")
+    for clients in LEVELS:
+        v, c = verify[clients], calls[clients]
+        verify_cols = (
+            f"{v['per_s']:>9.0f} | {v['p50_ms']:>7.2f} | {v['p99_ms']:>7.2f} | {v['gateway_cpu_percent']:>8.0f}"
+        )
+        print(f"| {clients:>7} | {verify_cols} | {c['per_s']:>10.0f} | {c['p50_ms']:>7.2f} | {c['p99_ms']:>7.2f} |")
+    errors = sum(verify[c]["errors"] + calls[c]["errors"] for c in LEVELS)
+    print(f"\nerrors: {errors}")
+    print(f"target >= 2000 verifications/s at 64 clients: {'met' if result['verify_per_s_64'] >= 2000 else 'NOT met'}")
+    print(f"target p99 < 20 ms at 64 clients: {'met' if result['verify_p99_ms_64'] < 20 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

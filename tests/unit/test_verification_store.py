@@ -1,0 +1,220 @@
+"""The verification read/write paths on SQLite and PostgreSQL: item and lot lookups from idx_*
+rows, public product upserts, scan batching and history, reports and the suspect view."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, func, insert, inspect, select
+
+from chain_client import gs1
+from gateway.db.base import Base
+from gateway.db.migrate import alembic_config
+from gateway.indexer.maintenance import open_database
+from gateway.indexer.tables import CheckpointRow, ObjectRow, PartnerRow, StatusChangeRow, table_of
+from gateway.verification.products import ProductFactsIn, get_product, put_product
+from gateway.verification.records import RecordStore
+from gateway.verification.scans import Place, ScanLog, SignalSettings
+from gateway.verification.tables import VerificationScanRow
+from gateway.verification.verdict import Verdict
+from tests.unit.test_indexer_support import BACKENDS, Databases, databases
+
+GTIN = "00614141770014"
+OTHER = "00614141770021"
+AT = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+
+def _item_id(gtin: str, serial: str, cpl: int = 7) -> str:
+    return "0x" + gs1.Sgtin(gs1.Gtin(gtin, cpl), serial).object_id.hex()
+
+
+def _lot_id(gtin: str, lot: str) -> str:
+    return "0x" + gs1.Lgtin(gs1.Gtin(gtin, 7), lot).object_id.hex()
+
+
+def _object(object_id: str, kind: str, gtin: str, serial: str | None, lot: str | None, **extra: object) -> dict:
+    row: dict[str, object] = {
+        "object_id": object_id, "kind": kind, "epc": "urn:x", "gtin": gtin, "serial": serial, "lot": lot,
+        "lot_id": None, "expiry_date": dt.date(2027, 6, 30), "registrant": 1, "custodian": 1, "owner": 1,
+        "status": "ACTIVE", "own_status": "ACTIVE", "root_id": object_id, "registered_block": 5,
+        "registered_log_index": 0, "registered_tx": "0x" + "ab" * 32, "registered_at": AT,
+        "last_event_block": 5, "last_event_at": AT,
+    }  # fmt: skip
+    row.update(extra)
+    return row
+
+
+@pytest.fixture(params=BACKENDS)
+def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
+    with databases(request.param, tmp_path) as d:
+        yield d
+
+
+@pytest.fixture
+def engine(dbs: Databases) -> Engine:
+    engine = dbs.new("verify")
+    dispensed = _item_id(GTIN, "D1")
+    with engine.begin() as conn:
+        conn.execute(insert(table_of(PartnerRow)).values(
+            partner_id=1, name="Acme Pharma", role="MANUFACTURER", active=True, registered_block=1,
+            registered_log_index=0, registered_tx="0x" + "cd" * 32, registered_at=AT,
+        ))  # fmt: skip
+        conn.execute(insert(table_of(CheckpointRow)).values(
+            chain_id=31337, contract="0x" + "11" * 20, last_block=42, undo_floor=0, updated_at=AT,
+        ))  # fmt: skip
+        conn.execute(insert(table_of(ObjectRow)), [
+            _object(_item_id(GTIN, "S1"), "ITEM", GTIN, "S1", "L1", lot_id=_lot_id(GTIN, "L1")),
+            _object(_item_id(GTIN, "S9", cpl=8), "ITEM", GTIN, "S9", "L1"),  # another company prefix length
+            _object(_lot_id(GTIN, "L1"), "LOT", GTIN, None, "L1", own_status="RECALLED", status="RECALLED"),
+            _object(dispensed, "ITEM", GTIN, "D1", "L2", own_status="DISPENSED", status="DISPENSED"),
+            _object(_item_id(OTHER, "X1"), "ITEM", OTHER, "X1", "L9", registrant=2, custodian=2, owner=2),
+        ])  # fmt: skip
+        conn.execute(insert(table_of(StatusChangeRow)).values(
+            block_number=9, log_index=0, tx_hash="0x" + "ef" * 32, object_id=dispensed, previous="ACTIVE",
+            status="DISPENSED", reason="", partner_id=3, changed_at=AT + dt.timedelta(days=1),
+        ))  # fmt: skip
+    return engine
+
+
+def test_item_lookups(engine: Engine) -> None:
+    store = RecordStore(engine, ttl=60)
+    found = store.item(GTIN, "S1")
+    assert found.as_of_block == 42 and found.registrant == 1
+    assert found.record is not None
+    assert (found.record.lot, found.record.expiry, found.record.own_status, found.record.lot_status) == (
+        "L1", dt.date(2027, 6, 30), "ACTIVE", "RECALLED",
+    )  # fmt: skip
+    assert store.item(GTIN, "S9").record is not None  # found whatever the company prefix length
+    assert store.item(GTIN, "NOPE").record is None
+    dispensed = store.item(GTIN, "D1").record
+    assert dispensed is not None and dispensed.status_changed_at == AT + dt.timedelta(days=1)
+    # cached: a change is seen after the TTL (here: after clear)
+    with engine.begin() as conn:
+        conn.execute(table_of(ObjectRow).update().where(table_of(ObjectRow).c.serial == "S1").values(own_status="X"))
+    assert store.item(GTIN, "S1").record.own_status == "ACTIVE"  # type: ignore[union-attr]
+    store.clear()
+    assert store.item(GTIN, "S1").record.own_status == "X"  # type: ignore[union-attr]
+
+
+def test_lot_and_gtin_lookups(engine: Engine) -> None:
+    store = RecordStore(engine, ttl=0)
+    lot = store.lot(GTIN, "L1").record
+    assert lot is not None and lot.own_status == "RECALLED" and lot.serial == ""
+    items_only = store.lot(GTIN, "L2").record  # no lot object: known from its items
+    assert items_only is not None and items_only.own_status == "ACTIVE"
+    assert store.lot(GTIN, "NOPE").record is None
+    facts = store.gtin(GTIN)
+    assert (facts.known, facts.manufacturer, facts.product_name) == (True, "Acme Pharma", None)
+    assert store.gtin("00614141770991").known is False
+    assert store.is_registrant(GTIN, 1) and not store.is_registrant(GTIN, 2) and store.is_registrant(OTHER, 2)
+    assert store.registered_gtins(1) == [GTIN] and store.registered_gtins(2) == [OTHER]
+
+
+def test_public_product_upsert(engine: Engine) -> None:
+    assert get_product(engine, GTIN) is None
+    first = put_product(engine, GTIN, ProductFactsIn(product_name="A", manufacturer="Acme"), 1)
+    assert (first.product_name, first.image_url) == ("A", None)
+    second = put_product(
+        engine, GTIN, ProductFactsIn(product_name="B", manufacturer="Acme Ltd", image_url="https://a.example/i.png"), 1
+    )  # type: ignore[arg-type]
+    assert (second.product_name, second.manufacturer, second.image_url) == ("B", "Acme Ltd", "https://a.example/i.png")
+    assert second.updated_at >= first.updated_at and second.updated_at.tzinfo is not None
+    facts = RecordStore(engine, ttl=0).gtin(GTIN)
+    assert (facts.product_name, facts.manufacturer) == ("B", "Acme Ltd")
+
+
+@pytest.fixture
+def scans(engine: Engine) -> Iterator[ScanLog]:
+    log = ScanLog(engine, SignalSettings(clone_places=2), reload_after=0.0, flush_interval=3600)
+    yield log
+    log.close()
+
+
+def _observe(log: ScanLog, serial: str, place: Place | None, verdict: Verdict = Verdict.AUTHENTIC) -> list[str]:
+    return log.observe(gtin=GTIN, serial=serial, lot=None, verdict=verdict, gtin_known=True, dispensed_at=None,
+                       place=place, channel="api", now=dt.datetime.now(dt.UTC))  # fmt: skip
+
+
+def test_scans_are_batched_and_signals_see_flushed_and_pending_scans(engine: Engine, scans: ScanLog) -> None:
+    scans_table = table_of(VerificationScanRow)
+    assert _observe(scans, "S1", Place("DE")) == []
+    assert _observe(scans, "S1", Place("FR", 48.9, 2.4)) == []
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(scans_table)).scalar() == 0  # buffered
+    assert scans.flush() == 2
+    assert _observe(scans, "S1", Place("US")) == ["many_places"]  # history reloaded from the database
+    assert _observe(scans, "S2", None) == []
+    assert scans.flush() == 2
+    with engine.connect() as conn:
+        rows = conn.execute(select(scans_table).order_by(scans_table.c.id)).all()
+    assert [(r.serial, r.country, r.latitude, r.suspect, r.signals) for r in rows] == [
+        ("S1", "DE", None, False, []), ("S1", "FR", 48.9, False, []), ("S1", "US", None, True, ["many_places"]),
+        ("S2", None, None, False, []),
+    ]  # fmt: skip
+
+
+def test_flush_thread_writes_without_being_asked(engine: Engine) -> None:
+    log = ScanLog(engine, SignalSettings(), flush_interval=0.05)
+    try:
+        _observe(log, "S1", None)
+        deadline = time.monotonic() + 10
+        while True:
+            with engine.connect() as conn:
+                if conn.execute(select(func.count()).select_from(table_of(VerificationScanRow))).scalar() == 1:
+                    break
+            assert time.monotonic() < deadline, "the scan was never flushed"
+            time.sleep(0.05)
+    finally:
+        log.close()
+
+
+def test_reports_and_suspects(engine: Engine, scans: ScanLog) -> None:
+    mine = scans.report(gtin=GTIN, serial="S1", lot="L1", expiry=dt.date(2027, 6, 30), description="odd",
+                        place=Place("DE", 52.5, 13.4), verdict=Verdict.AUTHENTIC)  # fmt: skip
+    other = scans.report(gtin=OTHER, serial="X1", lot=None, expiry=None, description="fake?", place=None,
+                         verdict=Verdict.UNKNOWN)  # fmt: skip
+    _observe(scans, "ZZ", Place("DE"), Verdict.UNKNOWN)  # unknown serial of a known GTIN: suspect
+    _observe(scans, "S1", Place("DE"))  # not suspect
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    everything = scans.suspects(None, since, 100)  # flushes first
+    assert {r["report_id"] for r in everything["reports"]} == {mine, other}
+    report = next(r for r in everything["reports"] if r["report_id"] == mine)
+    assert (report["country"], report["latitude"], report["expiry"]) == ("DE", 52.5, dt.date(2027, 6, 30))
+    assert report["reported_at"].tzinfo is not None
+    (serial,) = everything["suspect_serials"]
+    assert (serial["serial"], serial["scans"], serial["signals"], serial["countries"]) == (
+        "ZZ", 1, ["unknown_serial_of_known_gtin"], ["DE"],
+    )  # fmt: skip
+    scoped = scans.suspects([OTHER], since, 100)
+    assert [r["report_id"] for r in scoped["reports"]] == [other] and scoped["suspect_serials"] == []
+    later = scans.suspects(None, dt.datetime.now(dt.UTC) + dt.timedelta(hours=1), 100)
+    assert later == {"reports": [], "suspect_serials": []}
+
+
+VERIFICATION_TABLES = {"public_products", "verification_scans", "verification_reports"}
+
+
+def test_the_migration_matches_the_models_and_can_be_undone(dbs: Databases) -> None:
+    engine = open_database(dbs.url("migrated", schema=False))
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = [
+            d for d in compare_metadata(context, Base.metadata) if any(t in str(d) for t in VERIFICATION_TABLES)
+        ]
+        assert set(inspect(connection).get_table_names()) >= VERIFICATION_TABLES
+    assert differences == []
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "verification@base")
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+    engine.dispose()
+    assert not tables & VERIFICATION_TABLES and "idx_objects" in tables  # the other branches stay
