@@ -44,6 +44,7 @@ from chain_client.signers import LocalSigner  # noqa: E402
 from chain_client.tx import TxSender, connect  # noqa: E402
 
 GTIN = "09506000134352"
+MAX_CREATE_BATCH = 250  # the ledger's (and the API's) bound on objects registered by one call
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -186,12 +187,14 @@ def register_items(gw: Gateway, key: str, n: int, prefix: str) -> list[dict[str,
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=gw.url, headers=headers, timeout=120) as c:
         ids = []
-        for k in range(0, n, 500):
-            items = [{"gtin": GTIN, "serial": f"{prefix}{i}", "lot": "BENCH"} for i in range(k, min(n, k + 500))]
+        for k in range(0, n, MAX_CREATE_BATCH):
+            chunk = range(k, min(n, k + MAX_CREATE_BATCH))
+            items = [{"gtin": GTIN, "serial": f"{prefix}{i}", "lot": "BENCH"} for i in chunk]
             ids.append(c.post("/v1/items", json={"items": items}).json()["id"])
         final = wait_all(c, ids)
-    if any(s["status"] != "confirmed" for s in final):
-        raise RuntimeError("registration failed")
+    failed = [s for s in final if s["status"] != "confirmed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} registrations failed, e.g. {failed[0].get('error')}")
     return refs
 
 
@@ -207,8 +210,9 @@ def baseline(node: AnvilNode, n: int, batch: int) -> float:
     dist_id = ledger.register_partner("d", PartnerRole.DISTRIBUTOR, [dist.address]).events[0].partner_id  # type: ignore[attr-defined]
     m = ledger.as_signer(maker)
     ids: list[str] = []
-    for k in range(0, n, 500):
-        regs = [Registration(f"urn:epc:id:sgtin:9506000.013435.BASE{i}", "B") for i in range(k, min(n, k + 500))]
+    for k in range(0, n, MAX_CREATE_BATCH):
+        chunk = range(k, min(n, k + MAX_CREATE_BATCH))
+        regs = [Registration(f"urn:epc:id:sgtin:9506000.013435.BASE{i}", "B") for i in chunk]
         ids += [e.object_id for e in m.register_items(regs).of(ItemRegistered)]
     t0 = time.perf_counter()
     for k in range(0, n, batch):

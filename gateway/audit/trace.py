@@ -8,9 +8,10 @@ The trace graph has three kinds of edges, each drawn in the direction material f
 
 A **backward** trace walks genealogy and lot edges against the flow (to source lots) and a
 **forward** trace with it (to derived lots and items); both also climb containment, so the cases
-and pallets that carried the traced goods are part of the answer. Each depth level costs one
-query per edge kind with ``IN (…)`` over the frontier (in chunks), never one query per object,
-so a trace over a large graph stays a handful of indexed queries per level.
+and pallets that carried the traced goods are part of the answer. Each depth level is one
+statement (``UNION ALL`` of the edge kinds) joining the whole frontier, bound as one parameter,
+to the indexes; then one statement for the objects' details and one for their holders. Rows
+come back as plain tuples, and a lot member's details ride along with its membership edge.
 
 ``since``/``until`` keep edges recorded in that window (a containment counts when it overlapped
 the window) and custody rows inside it; ``max_depth`` bounds the number of edges from the root.
@@ -21,15 +22,17 @@ locations the GLNs where the objects were commissioned, shipped from or received
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from gateway.audit.errors import AuditInvalidQuery, AuditNotFound
 from gateway.indexer import tables as t
+from gateway.indexer.coltypes import UtcDateTime
 
 __all__ = [
     "CHUNK",
@@ -167,73 +170,100 @@ def require_object(session: Session, object_id: str) -> t.ObjectRow:
     return row
 
 
-def _in_window(column: Any, since: dt.datetime | None, until: dt.datetime | None) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = []
+# ------------------------------------------------------------------------------------------ id sets
+
+
+def _id_set(session: Session, ids: Iterable[str]) -> tuple[str, Any]:
+    """A FROM item ``f`` with one row (``f.value``) per id, and the value to bind as ``:ids``.
+
+    The whole set is bound as one parameter (a JSON array on SQLite, a text array on PostgreSQL)
+    and joined, so a statement is the same for any number of ids (no ``IN`` list to build, compile
+    and bind, no chunks) and the planner drives the lookups from the ids through the indexes; with
+    an ``IN`` list SQLite's statistics (after ``ANALYZE``) can make it scan a whole table instead.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return "unnest(CAST(:ids AS text[])) AS f(value)", list(ids)
+    return "json_each(:ids) AS f", json.dumps(list(ids))
+
+
+def _window_sql(column: str, since: dt.datetime | None, until: dt.datetime | None) -> str:
+    clauses = [f"{column} >= :since"] if since is not None else []
+    clauses += [f"{column} <= :until"] if until is not None else []
+    return "".join(f" AND {c}" for c in clauses)
+
+
+def _query(sql: str, since: dt.datetime | None, until: dt.datetime | None) -> TextClause:
+    """``sql`` with its window parameters typed as stored (UTC datetimes)."""
+    window = (("since", since), ("until", until))
+    return text(sql).bindparams(*(bindparam(k, type_=UtcDateTime()) for k, v in window if v is not None))
+
+
+def _bind(ids: Any, since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"ids": ids}
     if since is not None:
-        clauses.append(column >= since)
+        params["since"] = since
     if until is not None:
-        clauses.append(column <= until)
-    return clauses
+        params["until"] = until
+    return params
 
 
 # ------------------------------------------------------------------------------------------ one level
 
 
-def _genealogy_step(
-    session: Session,
-    frontier: Sequence[str],
+def _step_query(
+    ids_from: str,
     direction: Direction,
     since: dt.datetime | None,
     until: dt.datetime | None,
-) -> list[TraceEdge]:
-    g = t.GenealogyEdgeRow
-    key = g.output_id if direction == "backward" else g.input_id
-    columns = (g.input_id, g.output_id, g.kind, g.genealogy_id, g.recorded_at, g.block_number, g.tx_hash)
-    window = _in_window(g.recorded_at, since, until)
-    edges: list[TraceEdge] = []
-    for batch in chunks(frontier):
-        for source, target, kind, gid, at, block, tx in session.execute(
-            select(*columns).where(key.in_(batch), *window)
-        ):
-            edges.append(TraceEdge(source, target, _RELATIONS[kind], at, block, tx, gid))
-    return edges
+    containment: bool,
+    details: bool,
+) -> TextClause:
+    """Every edge out of a frontier (against the flow for genealogy and lots when backward), one
+    statement: genealogy edges, lot memberships, then (if asked) containments. With ``details``,
+    a lot membership row also carries the member's :data:`_DETAILS` (its row is read anyway),
+    so most objects of a trace need no second lookup."""
+    more = f", {', '.join(f'o.{c}' for c in _DETAILS)}" if details else ""
+    none = ", NULL" * len(_DETAILS) if details else ""
+    g_key = "output_id" if direction == "backward" else "input_id"
+    o_key = "object_id" if direction == "backward" else "lot_id"
+    parts = [
+        "SELECT g.kind AS relation, g.input_id AS source, g.output_id AS target, g.recorded_at AS at,"
+        f" g.block_number AS block, g.tx_hash AS tx, g.genealogy_id AS gid{none} FROM {ids_from}"
+        f" JOIN idx_genealogy_edges g ON g.{g_key} = f.value WHERE 1 = 1{_window_sql('g.recorded_at', since, until)}",
+        f"SELECT 'LOT', o.lot_id, o.object_id, o.registered_at, o.registered_block, o.registered_tx, NULL{more}"
+        f" FROM {ids_from} JOIN idx_objects o ON o.{o_key} = f.value"
+        f" WHERE o.lot_id IS NOT NULL{_window_sql('o.registered_at', since, until)}",
+    ]
+    if containment:
+        window = " AND c.packed_at <= :until" if until is not None else ""
+        if since is not None:  # packed at some time in the window, or still packed when it began
+            window += " AND (c.unpacked_at IS NULL OR c.unpacked_at >= :since)"
+        parts.append(
+            "SELECT 'PACKED', c.child_id, c.parent_id, c.packed_at, c.block_number, c.tx_hash, NULL"
+            f"{none} FROM {ids_from} JOIN idx_containment c ON c.child_id = f.value WHERE 1 = 1{window}"
+        )
+    return _query(" UNION ALL ".join(parts), since, until)
 
 
-def _lot_step(
-    session: Session,
-    frontier: Sequence[str],
-    direction: Direction,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-) -> list[TraceEdge]:
-    o = t.ObjectRow
-    key = o.object_id if direction == "backward" else o.lot_id
-    columns = (o.lot_id, o.object_id, o.registered_at, o.registered_block, o.registered_tx)
-    window = _in_window(o.registered_at, since, until)
-    edges: list[TraceEdge] = []
-    for batch in chunks(frontier):
-        query = select(*columns).where(key.in_(batch), o.lot_id.is_not(None), *window)
-        for lot_id, item, at, block, tx in session.execute(query):
-            assert lot_id is not None
-            edges.append(TraceEdge(lot_id, item, "lot_member", at, block, tx))
-    return edges
+_DETAILS = ("kind", "epc", "gtin", "serial", "lot", "sscc", "status", "custodian", "origin_gln")
+_STEP_RELATIONS: dict[str, Relation] = {**_RELATIONS, "LOT": "lot_member", "PACKED": "packed_in"}
 
 
-def _containment_step(
-    session: Session, frontier: Sequence[str], since: dt.datetime | None, until: dt.datetime | None
-) -> list[TraceEdge]:
-    c = t.ContainmentRow
-    window: list[ColumnElement[bool]] = []
-    if until is not None:
-        window.append(c.packed_at <= until)
-    if since is not None:  # packed at some time in the window, or still packed when it began
-        window.append(or_(c.unpacked_at.is_(None), c.unpacked_at >= since))
-    columns = (c.child_id, c.parent_id, c.packed_at, c.block_number, c.tx_hash)
-    edges: list[TraceEdge] = []
-    for batch in chunks(frontier):
-        for child, parent, at, block, tx in session.execute(select(*columns).where(c.child_id.in_(batch), *window)):
-            edges.append(TraceEdge(child, parent, "packed_in", at, block, tx))
-    return edges
+def _utc_reader() -> Callable[[Any], dt.datetime]:
+    """A converter from a stored time as the driver returns it (an ISO string on SQLite, a
+    datetime on PostgreSQL) to an aware UTC datetime, remembering each value it converted: the
+    rows of one block (a whole batch of items) share one time."""
+    seen: dict[Any, dt.datetime] = {}
+
+    def read(value: Any) -> dt.datetime:
+        found = seen.get(value)
+        if found is None:
+            parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+            found = parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+            seen[value] = found
+        return found
+
+    return read
 
 
 # ------------------------------------------------------------------------------------------ the walk
@@ -250,21 +280,41 @@ def walk(
     containment: bool = True,
 ) -> tuple[dict[str, int], list[TraceEdge]]:
     """Breadth-first from ``root``: the depth of every object reached, and the edges followed."""
+    return _walk(session, root, direction, max_depth, since, until, containment, None)
+
+
+def _walk(
+    session: Session,
+    root: str,
+    direction: Direction,
+    max_depth: int | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    containment: bool,
+    details: dict[str, Sequence[Any]] | None,
+) -> tuple[dict[str, int], list[TraceEdge]]:
+    """:func:`walk`; fills ``details`` (if given) with the :data:`_DETAILS` of lot members met."""
     depths: dict[str, int] = {root: 0}
     edges: dict[tuple[str, str, str, int, str], TraceEdge] = {}
     frontier = [root]
     depth = 0
+    ids_from, _ = _id_set(session, ())
+    query = _step_query(ids_from, direction, since, until, containment, details is not None)
+    utc = _utc_reader()
     while frontier and (max_depth is None or depth < max_depth):
         depth += 1
-        step = _genealogy_step(session, frontier, direction, since, until)
-        step += _lot_step(session, frontier, direction, since, until)
-        if containment:
-            step += _containment_step(session, frontier, since, until)
+        _, ids = _id_set(session, frontier)
         reached: list[str] = []
-        for e in step:
-            upstream = e.relation != "packed_in" and direction == "backward"
-            nxt = e.source if upstream else e.target
-            edges.setdefault((e.source, e.target, e.relation, e.block_number, e.genealogy_id or ""), e)
+        for row in session.execute(query, _bind(ids, since, until)).all():
+            kind, source, target, at, block, tx, gid = row[:7]
+            relation = _STEP_RELATIONS[kind]
+            if details is not None and relation == "lot_member":
+                details[target] = row[7:]
+            key = (source, target, relation, block, gid or "")
+            if key not in edges:
+                edges[key] = TraceEdge(source, target, relation, utc(at), block, tx, gid)
+            upstream = relation != "packed_in" and direction == "backward"
+            nxt = source if upstream else target
             if nxt not in depths:
                 depths[nxt] = depth
                 reached.append(nxt)
@@ -272,37 +322,64 @@ def walk(
     return depths, list(edges.values())
 
 
-def _objects(session: Session, depths: dict[str, int]) -> dict[str, TraceObject]:
-    o = t.ObjectRow
-    columns = (o.object_id, o.kind, o.epc, o.gtin, o.serial, o.lot, o.sscc, o.status, o.custodian)
+def _objects(
+    session: Session,
+    depths: dict[str, int],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    known: dict[str, Sequence[Any]] | None = None,
+) -> tuple[dict[str, TraceObject], set[str]]:
+    """The objects at ``depths``, and the GLNs where those registered in the window were commissioned.
+
+    ``known`` has the :data:`_DETAILS` of objects already read (registered in the window)."""
+    known = known or {}
+    ids_from, ids = _id_set(session, (oid for oid in depths if oid not in known))
+    in_window = "o.origin_gln IS NOT NULL" + _window_sql("o.registered_at", since, until)
+    query = _query(
+        "SELECT o.object_id, o.kind, o.epc, o.gtin, o.serial, o.lot, o.sscc, o.status, o.custodian,"
+        f" CASE WHEN {in_window} THEN o.origin_gln END FROM {ids_from} JOIN idx_objects o ON o.object_id = f.value",
+        since,
+        until,
+    )
     found: dict[str, TraceObject] = {}
-    for batch in chunks(depths):
-        for oid, kind, epc, gtin, serial, lot, sscc, status, custodian in session.execute(
-            select(*columns).where(o.object_id.in_(batch))
-        ):
-            found[oid] = TraceObject(oid, kind, epc, gtin, serial, lot, sscc, depths[oid], status, custodian)
-    return found
+    origins: set[str] = set()
+    rows = [(oid, *known[oid]) for oid in depths if oid in known]
+    for oid, kind, epc, gtin, serial, lot, sscc, status, custodian, origin in rows + list(
+        session.execute(query, _bind(ids, since, until)).all()
+    ):
+        found[oid] = TraceObject(oid, kind, epc, gtin, serial, lot, sscc, depths[oid], status, custodian)
+        if origin:
+            origins.add(origin)
+    return found, origins
+
+
+def _holders(
+    session: Session, object_ids: Iterable[str], since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[set[int], set[str]]:
+    """The custodians in the objects' histories (in the window) and the GLNs of those entries."""
+    ids_from, ids = _id_set(session, object_ids)
+    query = _query(
+        f"SELECT DISTINCT h.custodian, h.gln FROM {ids_from} JOIN idx_custody_history h ON h.object_id = f.value"
+        f" WHERE 1 = 1{_window_sql('h.at', since, until)}",
+        since,
+        until,
+    )
+    partner_ids: set[int] = set()
+    glns: set[str] = set()
+    for custodian, gln in session.execute(query, _bind(ids, since, until)).all():
+        partner_ids.add(custodian)
+        if gln:
+            glns.add(gln)
+    return partner_ids, glns
 
 
 def holders_and_places(
     session: Session, object_ids: Iterable[str], since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> tuple[list[TracePartner], list[TraceLocation]]:
     """Who held the objects (custodians in their histories) and the GLNs they passed through."""
-    h, o = t.CustodyHistoryRow, t.ObjectRow
-    window = _in_window(h.at, since, until)
-    partner_ids: set[int] = set()
-    glns: set[str] = set()
     ids = list(object_ids)
-    for batch in chunks(ids):
-        for custodian, gln in session.execute(
-            select(h.custodian, h.gln).where(h.object_id.in_(batch), *window).distinct()
-        ):
-            partner_ids.add(custodian)
-            if gln:
-                glns.add(gln)
-        origin = select(o.origin_gln).where(o.object_id.in_(batch), o.origin_gln.is_not(None))
-        origin = origin.where(*_in_window(o.registered_at, since, until)).distinct()
-        glns.update(g for (g,) in session.execute(origin) if g)
+    partner_ids, glns = _holders(session, ids, since, until)
+    glns |= _objects(session, dict.fromkeys(ids, 0), since, until)[1]
     return partners_by_id(session, partner_ids), _locations(session, glns)
 
 
@@ -335,11 +412,13 @@ def _trace(
 ) -> TraceResult:
     since, until = validate_window(max_depth, since, until)
     root = require_object(session, object_id).object_id
-    depths, edges = walk(session, root, direction, max_depth=max_depth, since=since, until=until)
-    objects = _objects(session, depths)
+    known: dict[str, Sequence[Any]] = {}
+    depths, edges = _walk(session, root, direction, max_depth, since, until, True, known)
+    objects, origins = _objects(session, depths, since, until, known)
     # an item's lot id names a lot that need not be registered: such an edge leads nowhere
     edges = [e for e in edges if e.source in objects and e.target in objects]
-    partners, locations = holders_and_places(session, objects, since, until)
+    partner_ids, glns = _holders(session, objects, since, until)
+    partners, locations = partners_by_id(session, partner_ids), _locations(session, glns | origins)
     return TraceResult(
         root=root,
         direction=direction,

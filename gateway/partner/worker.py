@@ -330,16 +330,22 @@ class OutboxWorker:
         try:
             gas = self._estimate(data)
         except (ContractRevert, TransactionFailed) as exc:
-            # The whole batch would revert: only a malformed entry does that. Send entries one by
-            # one from now on until the culprit is found; the nonces assigned here are not used.
+            # The whole batch would revert; the nonces assigned here are not used.
             self._state.next_nonce.clear()
             if len(prepared) == 1:
                 self._fail({prepared[0].row_id: _error_dict(exc)})
                 return 1
-            self._batch_limit = 1
+            if isinstance(exc, ContractRevert) and exc.name == "CustodyRelayOutOfGas":
+                # Too much work for one block (the relay reverts a starved entry, D20): halve.
+                self._batch_limit = max(1, len(prepared) // 2)
+            else:
+                # Only a malformed entry reverts a batch: one by one until the culprit is found.
+                self._batch_limit = 1
             return 0
         self._send_batch(prepared, data, gas)
-        self._batch_limit = self.settings.batch_size
+        # Grow back after a cut (doubling), so one oversized or malformed batch does not pin
+        # the worker to small transactions, nor make it retry the full size at once.
+        self._batch_limit = min(self.settings.batch_size, max(self._batch_limit, len(prepared)) * 2)
         return len(prepared) + len(failed)
 
     def _estimate(self, data: str) -> int:
