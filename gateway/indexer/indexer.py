@@ -51,6 +51,9 @@ _log = logging.getLogger(__name__)
 _RELAY_SELECTOR = "0x" + keccak(text="relay()")[:4].hex()
 
 
+_SQLITE_CACHE_KIB = 128 * 1024  # page cache of the indexer's SQLite connection while it writes a batch
+
+
 def ledger_decoder() -> FastEventDecoder:
     """A decoder of the ledger's and the relay's events."""
     return FastEventDecoder(load_artifact("CustodyLedger").abi, load_artifact("CustodyRelay").abi)
@@ -67,6 +70,10 @@ class IndexerConfig:
     anyway), and on CPython 3.11 the collector's repeated scans of them cost about 40 % of the
     time; the pause lasts one batch and the previous state is restored.
     ``prefetch``: ranges read ahead by a thread while a batch is written (0: read in line).
+    ``max_batch_events``: a range holding more events (a dense first range, before ``target_logs``
+    has sized the ranges) is written in several transactions of whole blocks with about this many
+    events each, which bounds the memory and WAL a transaction takes. Each costs some reloading
+    and updating of rows the previous one wrote: keep it well above ``target_logs``.
     """
 
     confirmations: int = 0
@@ -80,10 +87,13 @@ class IndexerConfig:
     max_retries: int = 5
     pause_gc: bool = True
     prefetch: int = 2
+    max_batch_events: int = 50_000
 
     def __post_init__(self) -> None:
         if self.confirmations < 0 or self.start_block < 0 or self.undo_window < 0:
             raise ValueError("confirmations, start_block and undo_window cannot be negative")
+        if self.max_batch_events < 1:
+            raise ValueError("max_batch_events must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -221,7 +231,8 @@ class Indexer:
             try:
                 with self.reader.ahead(start, target, self.config.prefetch, self._stop.is_set) as batches:
                     for batch in batches:
-                        events += self._apply(batch, head)
+                        for part in batch.parts(self.config.max_batch_events):
+                            events += self._apply(part, head)
                         logs += batch.logs
             except ChainChangedDuringFetch:
                 retries += 1
@@ -299,10 +310,15 @@ class Indexer:
         times = {n: dt.datetime.fromtimestamp(h.timestamp, dt.UTC) for n, h in headers.items()}
         undo_from = head - self.config.undo_window + 1
         with _gc_paused(self.config.pause_gc), Session(self.engine) as session, session.begin():
+            if self.engine.dialect.name == "sqlite":
+                # A batch inserts into indexes keyed by hashes, all over the B-trees: with SQLite's
+                # default 2 MiB page cache most of them miss. A per-connection setting, no durability.
+                session.connection().exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
             cp = session.scalars(select(t.CheckpointRow).where(self._key()).with_for_update()).one()
             if first > cp.last_block + 1:
                 raise IndexerError(f"range {first}-{last} would leave blocks {cp.last_block + 1}-{first - 1} unindexed")
-            extends = first != cp.last_block + 1 or cp.last_block_hash in (None, headers[first].parent_hash)
+            parent_hash = headers[first].parent_hash if batch.parent_hash is None else batch.parent_hash
+            extends = first != cp.last_block + 1 or cp.last_block_hash in (None, parent_hash)
             if not extends:  # the chain changed below this range since the last batch
                 raise ChainChangedDuringFetch(f"block {first} does not extend the indexed block {cp.last_block}")
             self._check_stored_hashes(session, first, last, headers)

@@ -25,7 +25,6 @@ __all__ = ["ACTIVE", "IN_TRANSIT", "ProjectionBase", "cid_text", "refresh_status
 
 ACTIVE = Status.ACTIVE.name
 IN_TRANSIT = Status.IN_TRANSIT.name
-_MAX_DEPTH = 32  # the ledger nests at most 8 levels; a longer parent chain means corrupt data
 
 
 def yyyymmdd(value: int) -> dt.date | None:
@@ -121,13 +120,3 @@ class ProjectionBase:
             self.ws.touch(o, e.meta.block_number, at)
             change(o)
             self._history(o, e, kind, container_id=None if o is root else root.object_id, **columns)
-
-    def _descends_from(self, o: ObjectState, ancestor: str) -> bool:
-        parent = o.parent_id
-        for _ in range(_MAX_DEPTH):
-            if parent is None:
-                return False
-            if parent == ancestor:
-                return True
-            parent = self.ws.object(parent).parent_id
-        raise InconsistentEvents(f"object {o.object_id} has a parent chain longer than {_MAX_DEPTH}")

@@ -133,7 +133,7 @@ class CustodyProjection(ProjectionBase):
             self.ws.set_root(o, root.object_id)
             o.custodian, o.owner, o.shipment_id = root.custodian, root.owner, root.shipment_id
             refresh_status(o)
-        child.parent_id = parent.object_id
+        self.ws.set_parent(child, parent.object_id)
         self.rows.open_containment_row(
             {
                 **self._where(e),
@@ -155,7 +155,7 @@ class CustodyProjection(ProjectionBase):
         if child.parent_id != e.parent:
             raise InconsistentEvents(f"object {e.child} unpacked from {e.parent} but packed in {child.parent_id}")
         root = self.ws.object(child.root_id)
-        moved = [child, *(o for o in self.ws.members(root.object_id) if self._descends_from(o, child.object_id))]
+        moved = [child, *self.ws.descendants(child)]
         at = self._at(e)
         for o in moved:
             self.ws.touch(o, e.meta.block_number, at)
@@ -163,7 +163,7 @@ class CustodyProjection(ProjectionBase):
             # The ledger gives the child the unpacker as custodian and the container's owner.
             o.custodian, o.owner, o.shipment_id = e.partner_id, root.owner, None
             refresh_status(o)
-        child.parent_id = None
+        self.ws.set_parent(child, None)
         m = e.meta
         self.rows.close_containment(
             child.object_id,

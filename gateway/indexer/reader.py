@@ -37,6 +37,32 @@ class Batch:
     logs: int
     events: list[LedgerEvent]
     headers: dict[int, BlockHeader]
+    parent_hash: str | None = None  # the hash block ``first - 1`` had in the same read (a part of a range)
+
+    def parts(self, max_events: int) -> Iterator[Batch]:
+        """This range as consecutive ranges of whole blocks with about ``max_events`` events each.
+
+        A range sized for ``target_logs`` may hold far more (the first range, before the density is
+        known): each part is then written in its own transaction, which bounds memory and WAL size.
+        Every part but the last ends on a block with events, so its header is known.
+        """
+        if len(self.events) <= max_events:
+            yield self
+            return
+        first, parent_hash, start = self.first, self.parent_hash, 0
+        events = self.events
+        while len(events) - start > max_events:
+            end = start + max_events  # cut after the block of the event at end - 1
+            block = events[end - 1].meta.block_number
+            while end < len(events) and events[end].meta.block_number == block:
+                end += 1
+            if end == len(events):
+                break
+            part = events[start:end]
+            yield Batch(first, block, len(part), part, self.headers, parent_hash)
+            first, parent_hash, start = block + 1, self.headers[block].hash, end
+        rest = events[start:]
+        yield Batch(first, self.last, len(rest), rest, self.headers, parent_hash)
 
 
 class RangeReader:

@@ -164,6 +164,7 @@ class WorkingSet:
         self._new_objects: set[str] = set()
         self._dirty_objects: set[str] = set()
         self._by_root: dict[str, set[str]] = {}
+        self._children: dict[str, set[str]] = {}  # parent_id -> the loaded objects packed directly in it
         self._complete_roots: set[str] = set()
         self._partners: dict[int, PartnerState] = {}
         self._new_partners: set[int] = set()
@@ -176,6 +177,8 @@ class WorkingSet:
     def _cache(self, state: ObjectState) -> None:
         self._objects[state.object_id] = state
         self._by_root.setdefault(state.root_id, set()).add(state.object_id)
+        if state.parent_id is not None:
+            self._children.setdefault(state.parent_id, set()).add(state.object_id)
 
     def preload(self, object_ids: Iterable[str]) -> None:
         """Loads these objects (those not loaded yet) with a few IN queries."""
@@ -210,6 +213,22 @@ class WorkingSet:
             self.preload_subtrees([root_id])
         return [self._objects[i] for i in self._by_root.get(root_id, ()) if i != root_id]
 
+    def descendants(self, state: ObjectState) -> list[ObjectState]:
+        """Everything packed in ``state`` at any depth (``state`` excluded), without scanning its whole root."""
+        if state.root_id not in self._complete_roots:
+            self.preload_subtrees([state.root_id])  # the subtree lies within the root's
+        found: list[ObjectState] = []
+        seen = {state.object_id}
+        pending = [state.object_id]
+        while pending:
+            for child_id in self._children.get(pending.pop(), ()):
+                if child_id in seen:
+                    raise InconsistentEvents(f"object {child_id} is packed in itself")
+                seen.add(child_id)
+                found.append(self._objects[child_id])
+                pending.append(child_id)
+        return found
+
     # -- changing -------------------------------------------------------------------------------
 
     def add_object(self, state: ObjectState) -> None:
@@ -235,6 +254,13 @@ class WorkingSet:
         self._by_root[state.root_id].discard(state.object_id)
         state.root_id = root_id
         self._by_root.setdefault(root_id, set()).add(state.object_id)
+
+    def set_parent(self, state: ObjectState, parent_id: str | None) -> None:
+        if state.parent_id is not None:
+            self._children[state.parent_id].discard(state.object_id)
+        state.parent_id = parent_id
+        if parent_id is not None:
+            self._children.setdefault(parent_id, set()).add(state.object_id)
 
     def partner(self, partner_id: int) -> PartnerState:
         state = self._partners.get(partner_id)

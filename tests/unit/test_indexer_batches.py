@@ -1,0 +1,107 @@
+"""Dense ranges written in parts, and unpacking with the working set's parent -> children map."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session
+
+from gateway.indexer import tables as t
+from gateway.indexer.compare import compare_databases
+from gateway.indexer.indexer import Indexer, IndexerConfig
+from tests.unit.test_indexer_support import BACKENDS, LEDGER, Databases, Ev, FakeChain, databases, oid
+
+
+@pytest.fixture(params=BACKENDS)
+def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
+    with databases(request.param, tmp_path) as d:
+        yield d
+
+
+@pytest.fixture
+def chain() -> FakeChain:
+    chain = FakeChain()
+    chain.mine([Ev.partner(1, "maker"), Ev.partner(2, "distributor", 1), Ev.partner(3, "pharmacy", 2)])
+    return chain
+
+
+def index(engine: Engine, chain: FakeChain, **config: Any) -> int:
+    """Indexes the whole chain; returns the number of transactions committed."""
+    commits = 0
+
+    def count(_: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(engine, "commit", count)
+    try:
+        Indexer(engine, chain, LEDGER, config=IndexerConfig(**config)).sync_once()
+    finally:
+        event.remove(engine, "commit", count)
+    return commits
+
+
+def parents(engine: Engine, *names: str) -> dict[str, tuple[str, str | None]]:
+    o = t.ObjectRow
+    with Session(engine) as session:
+        rows = session.execute(
+            select(o.object_id, o.root_id, o.parent_id).where(o.object_id.in_([oid(n) for n in names]))
+        )
+        by_id = {object_id: (root_id, parent_id) for object_id, root_id, parent_id in rows}
+    return {n: by_id[oid(n)] for n in names}
+
+
+def busy_chain(chain: FakeChain) -> None:
+    """Blocks of several events each: registrations, packing three levels deep, moves and unpacking."""
+    chain.mine([Ev.item(f"i{n}") for n in range(6)] + [Ev.unit("case1"), Ev.unit("case2"), Ev.unit("pallet")])
+    chain.mine([Ev.pack(f"i{n}", "case1") for n in range(3)] + [Ev.pack(f"i{n}", "case2") for n in range(3, 6)])
+    chain.mine([Ev.pack("case1", "pallet"), Ev.pack("case2", "pallet"), Ev.transferred("pallet", 1, 2)])
+    chain.mine([Ev.unpack("case1", "pallet", 2), Ev.unpack("i0", "case1", 2), Ev.transferred("case1", 2, 3)])
+    chain.mine([Ev.pack("case1", "case2", 3), Ev.unpack("i3", "case2", 2)])
+
+
+def test_a_dense_range_is_written_in_parts_that_equal_one_transaction(dbs: Databases, chain: FakeChain) -> None:
+    busy_chain(chain)
+    whole, parts = dbs.new("whole"), dbs.new("parts")
+    one = index(whole, chain, max_batch_events=1_000)  # the first range holds every block: one transaction
+    # Parts of whole blocks, each closed at the first block boundary at or after 4 events:
+    # blocks 1-2 (3 + 9 events), 3 (6), 4-5 (3 + 3), 6 (2).
+    assert index(parts, chain, max_batch_events=4) == one + 3
+    assert [str(d) for d in compare_databases(parts, whole)] == []
+    with Session(parts) as session:
+        cp = session.scalars(select(t.CheckpointRow)).one()
+        assert (cp.last_block, cp.last_block_hash) == (chain.head_block.number, chain.head_block.hash)
+
+
+def test_a_part_never_splits_a_block(dbs: Databases, chain: FakeChain) -> None:
+    busy_chain(chain)
+    engine = dbs.new("live")
+    one = index(dbs.new("whole"), chain, max_batch_events=1_000)
+    assert index(engine, chain, max_batch_events=1) == one + 5  # six blocks, one per part however small the target
+    with Session(engine) as session:
+        blocks = session.scalars(select(t.BlockRow.number).order_by(t.BlockRow.number)).all()
+    assert blocks == [1, 2, 3, 4, 5, 6]
+
+
+def test_unpacking_moves_the_child_subtree_loaded_from_earlier_batches(dbs: Databases, chain: FakeChain) -> None:
+    busy_chain(chain)
+    one_block, whole = dbs.new("one_block"), dbs.new("whole")
+    index(one_block, chain, initial_range=1, max_range=1)  # every block's objects come from the database
+    index(whole, chain)  # every change stays in memory
+    for engine in (one_block, whole):
+        got = parents(engine, "case1", "i0", "i1", "i2", "case2", "i3", "i4", "pallet")
+        assert got == {
+            "case1": (oid("pallet"), oid("case2")),
+            "i0": (oid("i0"), None),
+            "i1": (oid("pallet"), oid("case1")),
+            "i2": (oid("pallet"), oid("case1")),
+            "case2": (oid("pallet"), oid("pallet")),
+            "i3": (oid("i3"), None),
+            "i4": (oid("pallet"), oid("case2")),
+            "pallet": (oid("pallet"), None),
+        }
+    assert [str(d) for d in compare_databases(one_block, whole)] == []
