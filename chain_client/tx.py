@@ -114,7 +114,13 @@ class TxSender:
             raise self._revert(exc) from None
         except Web3RPCError as exc:  # e.g. "gas required exceeds allowance": too big for a block
             raise TransactionRejected(f"The node refused to run the transaction: {_rpc_message(exc)}") from None
-        return int(estimate * self.gas_headroom)
+        return self.with_headroom(estimate)
+
+    def with_headroom(self, estimate: int) -> int:
+        """``estimate`` plus the headroom, but never above the block gas limit: the node found the
+        estimate within that limit, and a transaction asking for more is refused outright."""
+        limit = int(self.w3.eth.get_block("latest")["gasLimit"])
+        return min(int(estimate * self.gas_headroom), limit)
 
     def send(self, tx: dict[str, Any], *, gas: int | None = None) -> str:
         """Signs and sends ``tx`` (to/data/value); returns the transaction hash at once."""

@@ -357,7 +357,7 @@ class OutboxWorker:
             estimate = int(self._w3.eth.estimate_gas(tx, "pending"))  # type: ignore[arg-type]
         except ContractLogicError as exc:
             raise sender.decoder.decode(exc.data if isinstance(exc.data, str) else None) from None
-        return int(estimate * sender.gas_headroom)
+        return sender.with_headroom(estimate)
 
     def _fees(self) -> tuple[int, int]:
         block = self._w3.eth.get_block("latest")

@@ -46,3 +46,13 @@ def test_the_large_case_needs_more_than_one_block(net: Net) -> None:
     w3 = net.gateway.services.chain.w3
     per_submission = w3.eth.get_transaction_receipt(final["tx_hash"])["gasUsed"]
     assert 8 * per_submission > w3.eth.get_block("latest")["gasLimit"]
+
+
+def test_headroom_never_lifts_gas_over_the_block_gas_limit(net: Net) -> None:
+    """The relayer adds headroom to estimates, but a batch the node estimated near the block gas
+    limit must still fit in a block (a transaction asking for more is refused outright)."""
+    sender = net.gateway.services.ledger.sender
+    limit = int(sender.w3.eth.get_block("latest")["gasLimit"])
+    assert sender.with_headroom(100_000) == int(100_000 * sender.gas_headroom)
+    assert sender.with_headroom(limit - 1_000) == limit
+    assert sender.with_headroom(limit) == limit
