@@ -74,13 +74,14 @@ class ProcStats:
 
 
 class Gateway:
-    def __init__(self, rpc_url: str, data_dir: Path) -> None:
+    def __init__(self, rpc_url: str, data_dir: Path, indexer: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
         env.update(
             CUSTODY_RPC_URL=rpc_url, CUSTODY_DATA_DIR=str(data_dir), CUSTODY_GATEWAY_PORT=str(self.port),
             CUSTODY_KEYSTORE_PASSPHRASE="bench", CUSTODY_KEYSTORE_SCRYPT_N=str(2**14),
+            CUSTODY_RUN_INDEXER=str(indexer).lower(),
         )  # fmt: skip
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway.stack"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -227,10 +228,11 @@ def main() -> int:
     parser.add_argument("--batched", type=int, default=6000, help="items in batched submissions")
     parser.add_argument("--batch", type=int, default=100, help="items per batched submission")
     parser.add_argument("--threads", type=int, default=8, help="client threads")
+    parser.add_argument("--no-indexer", action="store_true", help="run the gateway without its indexer thread")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, AnvilNode() as node:
-        gw = Gateway(node.rpc_url, Path(tmp) / "data")
+        gw = Gateway(node.rpc_url, Path(tmp) / "data", indexer=not args.no_indexer)
         try:
             maker = onboard(gw, "Bench Maker", "manufacturer", "0614141000005")
             dist = onboard(gw, "Bench Distributor", "distributor", "0614141000029")

@@ -232,18 +232,23 @@ class ScanLog:
         if entry is not None and clock - entry.loaded_at < self.reload_after:
             return entry
         since = dt.datetime.now(dt.UTC) - self.settings.clone_window
-        with self.engine.connect() as conn:
-            rows = conn.execute(_HISTORY_Q, {"gtin": gtin, "serial": serial, "since": since}).all()
         fresh = ScanHistory(clock)
-        for row in reversed(rows):
-            place = None if row.country is None else Place(row.country, row.latitude, row.longitude).key
-            fresh.add(_aware(row.scanned_at), place)
-        with self._lock:
-            for pending in self._pending:  # this process's scans not yet in the database
-                if pending["gtin"] == gtin and pending["serial"] == serial:
-                    country = pending["country"]
-                    place = None if country is None else Place(country, pending["latitude"], pending["longitude"]).key
-                    fresh.add(pending["scanned_at"], place)
+        # Under the flush lock: a flush between reading the table and reading the buffer would
+        # move scans out of the buffer after the read missed them, and lose them for this history.
+        with self._flush_lock:
+            with self.engine.connect() as conn:
+                rows = conn.execute(_HISTORY_Q, {"gtin": gtin, "serial": serial, "since": since}).all()
+            for row in reversed(rows):
+                place = None if row.country is None else Place(row.country, row.latitude, row.longitude).key
+                fresh.add(_aware(row.scanned_at), place)
+            with self._lock:
+                for pending in self._pending:  # this process's scans not yet in the database
+                    if pending["gtin"] == gtin and pending["serial"] == serial:
+                        country = pending["country"]
+                        place = (
+                            None if country is None else Place(country, pending["latitude"], pending["longitude"]).key
+                        )
+                        fresh.add(pending["scanned_at"], place)
         if len(self._histories) >= self.max_serials:
             self._histories.clear()
         self._histories[key] = fresh
@@ -254,9 +259,15 @@ class ScanLog:
         with self._flush_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
-            if batch:
+            if not batch:
+                return 0
+            try:
                 with self.engine.begin() as conn:
                     conn.execute(insert(_SCANS), batch)
+            except Exception:
+                with self._lock:  # keep them for the next flush rather than lose them
+                    self._pending[:0] = batch
+                raise
             return len(batch)
 
     def _run(self, interval: float) -> None:

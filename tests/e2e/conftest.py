@@ -27,13 +27,15 @@ GTIN = "00614141812349"  # company prefix 0614141, item reference 81234 (the par
 _numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an asyncio loop running in the main thread until it
+# stops, which would break later tests that start their own loop (anyio.run).
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     executable = shutil.which("chromium")
     if executable is None:
