@@ -58,7 +58,7 @@ _PLACE = re.compile(r"^([A-Za-z]{2})(?:[;:@ ]\s*([+-]?\d{1,3}(?:\.\d+)?)\s*,\s*(
 _SCANS = table_of(VerificationScanRow)
 _REPORTS = table_of(SuspectReportRow)
 _HISTORY_Q = (
-    select(_SCANS.c.scanned_at, _SCANS.c.country, _SCANS.c.latitude, _SCANS.c.longitude)
+    select(_SCANS.c.scanned_at, _SCANS.c.country, _SCANS.c.latitude, _SCANS.c.longitude, _SCANS.c.verdict)
     .where(
         _SCANS.c.gtin == bindparam("gtin"),
         _SCANS.c.serial == bindparam("serial"),
@@ -112,17 +112,22 @@ class SignalSettings:
 
 class ScanHistory:
     """Recent scans of one serial, summarised: the last time each place was seen (at most
-    ``max_places``) and the times of the last ``max_times`` scans. Constant work per scan."""
+    ``max_places``), the times of the last ``max_times`` scans, and when a scan first saw the
+    serial dispensed (by our clock, the one scans are timed by: the chain's block time of the
+    dispense may run ahead of it). Constant work per scan."""
 
-    __slots__ = ("loaded_at", "places", "times")
+    __slots__ = ("first_dispensed", "loaded_at", "places", "times")
 
     def __init__(self, loaded_at: float = 0.0, max_times: int = 64) -> None:
         self.loaded_at = loaded_at
         self.places: dict[str, dt.datetime] = {}
         self.times: deque[dt.datetime] = deque(maxlen=max_times)
+        self.first_dispensed: dt.datetime | None = None
 
-    def add(self, at: dt.datetime, place: str | None, max_places: int = 64) -> None:
+    def add(self, at: dt.datetime, place: str | None, max_places: int = 64, *, dispensed: bool = False) -> None:
         self.times.append(at)
+        if dispensed and (self.first_dispensed is None or at < self.first_dispensed):
+            self.first_dispensed = at
         if place is None:
             return
         if place not in self.places and len(self.places) >= max_places:
@@ -159,8 +164,10 @@ def compute_signals(
         if sum(1 for at in history.places.values() if at >= since) > settings.clone_places:
             signals.append("many_places")
     if verdict is Verdict.DISPENSED:
-        after = [at for at in history.times if dispensed_at is None or at >= dispensed_at]
-        after_places = [p for p, at in history.places.items() if dispensed_at is None or at >= dispensed_at]
+        # From the first scan that saw it dispensed, when known: same clock as the scans' times.
+        start = history.first_dispensed if history.first_dispensed is not None else dispensed_at
+        after = [at for at in history.times if start is None or at >= start]
+        after_places = [p for p, at in history.places.items() if start is None or at >= start]
         if len(after) > settings.dispensed_scans or len(after_places) > 1:
             signals.append("scanned_after_dispense")
     return signals
@@ -208,7 +215,7 @@ class ScanLog:
         """Records one scan and returns its signals."""
         place_key = None if place is None else place.key
         history = self._history(gtin, serial) if serial is not None else ScanHistory()
-        history.add(now, place_key)
+        history.add(now, place_key, dispensed=verdict is Verdict.DISPENSED)
         signals = compute_signals(verdict, gtin_known, history, dispensed_at, now, self.settings)
         row = {
             "gtin": gtin, "serial": serial, "lot": lot, "verdict": verdict.value, "suspect": bool(signals),
@@ -240,7 +247,7 @@ class ScanLog:
                 rows = conn.execute(_HISTORY_Q, {"gtin": gtin, "serial": serial, "since": since}).all()
             for row in reversed(rows):
                 place = None if row.country is None else Place(row.country, row.latitude, row.longitude).key
-                fresh.add(_aware(row.scanned_at), place)
+                fresh.add(_aware(row.scanned_at), place, dispensed=row.verdict == Verdict.DISPENSED.value)
             with self._lock:
                 for pending in self._pending:  # this process's scans not yet in the database
                     if pending["gtin"] == gtin and pending["serial"] == serial:
@@ -248,7 +255,7 @@ class ScanLog:
                         place = (
                             None if country is None else Place(country, pending["latitude"], pending["longitude"]).key
                         )
-                        fresh.add(pending["scanned_at"], place)
+                        fresh.add(pending["scanned_at"], place, dispensed=pending["verdict"] == Verdict.DISPENSED.value)
         if len(self._histories) >= self.max_serials:
             self._histories.clear()
         self._histories[key] = fresh

@@ -128,6 +128,20 @@ def test_scanned_after_dispense() -> None:
     assert compute_signals(Verdict.AUTHENTIC, True, ScanHistory.of(many), dispensed, NOW, SETTINGS) == []
 
 
+def test_scans_after_dispense_count_from_the_first_scan_that_saw_it_dispensed() -> None:
+    """The chain's block time of the dispense may run ahead of the clock scans are timed by: the
+    scans that saw the serial dispensed decide, not a comparison across the two clocks."""
+    chain_ahead = NOW + dt.timedelta(hours=2)
+    history = ScanHistory()
+    history.add(ago(30 / 3600), "DE", dispensed=True)
+    history.add(NOW, "FR", dispensed=True)
+    assert compute_signals(Verdict.DISPENSED, True, history, chain_ahead, NOW, SETTINGS) == ["scanned_after_dispense"]
+    before = ScanHistory()
+    before.add(ago(1), "DE")  # at the pharmacy, before the sale
+    before.add(NOW, "FR", dispensed=True)
+    assert compute_signals(Verdict.DISPENSED, True, before, chain_ahead, NOW, SETTINGS) == []
+
+
 def test_unknown_and_mismatch_signals() -> None:
     assert compute_signals(Verdict.UNKNOWN, True, ScanHistory.of([]), None, NOW, SETTINGS) == [
         "unknown_serial_of_known_gtin"
