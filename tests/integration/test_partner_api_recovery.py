@@ -10,111 +10,45 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from pydantic import SecretStr
 from sqlalchemy import select, update
 from web3.exceptions import TransactionNotFound
 
 from chain_client.events import ItemRegistered, SignedCallExecuted, SignedCallFailed
-from chain_client.ledger import CustodyLedgerClient, object_id
-from chain_client.node import AnvilConfig, AnvilNode, free_port, rpc_call
-from chain_client.signers import LocalSigner
+from chain_client.ledger import CustodyLedgerClient
+from chain_client.node import AnvilConfig, AnvilNode, rpc_call
 from gateway.core.chain import relayer_signer
-from gateway.core.config import Settings
-from gateway.core.services import Services
-from gateway.main import create_app
-from gateway.partner.tables import LeaseRow, RelayTxRow, SubmissionRow
+from gateway.partner.tables import LeaseRow, RelayTxRow
 from gateway.partner.worker import OutboxWorker
-from gateway.stack import ensure_deployed
+from tests.integration.test_partner_api_support import (
+    GTIN,
+    Stack,
+    all_final,
+    drive,
+    item_urn,
+    onboard,
+    running,
+    settle_all,
+    start_stack,
+    statuses,
+    submit_items,
+)
 
 pytestmark = pytest.mark.integration
-
-GTIN = "00614141812349"
-_serials = itertools.count(1)
-
-
-def item_urn(serial: str) -> str:
-    return f"urn:epc:id:sgtin:0614141.081234.{serial}"
 
 
 class Crash(Exception):
     """Stands for the process dying at this point."""
 
 
-# --- a gateway of our own ---------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    url: str
-    services: Services
-    server: uvicorn.Server
-    thread: threading.Thread
-    admin_key: str
-
-    @property
-    def worker(self) -> OutboxWorker:
-        assert self.services.worker is not None
-        return self.services.worker
-
-    @property
-    def ledger(self) -> CustodyLedgerClient:
-        return self.services.ledger
-
-    def client(self, key: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-    def stop(self, crash: bool = False) -> None:
-        if crash:
-            self.worker._release_lease = lambda: None  # type: ignore[method-assign] # a dead process frees nothing
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        assert not self.thread.is_alive()
-
-
-def start_stack(data_dir: Path, rpc_url: str, *, run_worker: bool, batch_size: int = 200) -> Stack:
-    settings = Settings(
-        data_dir=data_dir,
-        gateway_port=free_port(),
-        keystore_passphrase=SecretStr("test-passphrase"),
-        keystore_scrypt_n=2**12,  # still scrypt-encrypted, just cheaper to open in tests
-        run_worker=run_worker,
-        batch_size=batch_size,
-    )
-    ensure_deployed(settings, rpc_url)
-    app = create_app(settings, rpc_url=rpc_url)
-    services: Services = app.state.services
-    admin_key = services.api_keys.create("admin", name="recovery admin").key
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.gateway_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the gateway did not start"
-        time.sleep(0.02)
-    return Stack(f"http://127.0.0.1:{settings.gateway_port}", services, server, thread, admin_key)
-
-
-@contextmanager
-def running(data_dir: Path, rpc_url: str, *, run_worker: bool, batch_size: int = 200) -> Iterator[Stack]:
-    stack = start_stack(data_dir, rpc_url, run_worker=run_worker, batch_size=batch_size)
-    try:
-        yield stack
-    finally:
-        if stack.thread.is_alive():
-            stack.stop()
+# --- a gateway of our own (tests/integration/test_partner_api_support.py) -----------------------------
 
 
 @pytest.fixture(scope="module")
@@ -124,67 +58,11 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
         yield node
 
 
-def onboard(stack: Stack, *, custodial: bool = True) -> tuple[int, str, str | None, LocalSigner | None]:
-    """Registers a manufacturer through the admin API: (partner id, API key, custodial account, own key)."""
-    own = None if custodial else LocalSigner.generate()
-    with stack.client(stack.admin_key) as admin:
-        response = admin.post("/v1/admin/partners", json={
-            "name": f"maker-{next(_serials)}", "role": "manufacturer", "custodial": custodial,
-            "accounts": [own.address] if own else [],
-        })  # fmt: skip
-    assert response.status_code == 201, response.text
-    body = response.json()
-    return body["partner_id"], body["api_key"]["key"], body["custodial_account"], own
-
-
-def submit_items(client: httpx.Client, count: int) -> list[tuple[str, str]]:
-    """``count`` submissions of one new item each, in one request: (submission id, object id)."""
-    serials = [f"R{next(_serials)}" for _ in range(count)]
-    body = {"operations": [{"operation": "register_items", "items": [{"gtin": GTIN, "serial": s}]} for s in serials]}
-    response = client.post("/v1/batch", json=body)
-    assert response.status_code == 202, response.text
-    subs = response.json()
-    assert [s["status"] for s in subs] == ["pending"] * count
-    return [(sub["id"], object_id(item_urn(serial))) for sub, serial in zip(subs, serials, strict=True)]
-
-
-def statuses(stack: Stack) -> Counter[str]:
-    with stack.services.sessions() as session:
-        return Counter(r.status for r in session.scalars(select(SubmissionRow)))
-
-
 def relay_txs(stack: Stack) -> list[RelayTxRow]:
     with stack.services.sessions() as session:
         rows = list(session.scalars(select(RelayTxRow).order_by(RelayTxRow.nonce, RelayTxRow.sent_at)))
         session.expunge_all()
         return rows
-
-
-def drive(stack: Stack, until: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Runs the worker by hand until ``until()``."""
-    deadline = time.monotonic() + timeout
-    while not until():
-        assert time.monotonic() < deadline, f"timed out; statuses {statuses(stack)}"
-        if not stack.worker.run_once():
-            time.sleep(0.05)
-
-
-def all_final(stack: Stack) -> Callable[[], bool]:
-    return lambda: set(statuses(stack)) <= {"confirmed", "failed"}
-
-
-def settle_all(client: httpx.Client, ids: list[str], timeout: float = 60.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    finals = []
-    for sid in ids:
-        while True:
-            body = client.get(f"/v1/submissions/{sid}").json()
-            if body["status"] in ("confirmed", "failed"):
-                finals.append(body)
-                break
-            assert time.monotonic() < deadline, body
-            time.sleep(0.05)
-    return finals
 
 
 def assert_exactly_once(ledger: CustodyLedgerClient, account: str, objects: list[str]) -> None:

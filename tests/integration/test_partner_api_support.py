@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -122,8 +122,7 @@ def own_node(directory: Path) -> Iterator[AnvilNode]:
         yield node
 
 
-@dataclass
-class Onboarded:
+class Onboarded(NamedTuple):
     partner_id: int
     key: str
     account: str | None  # custodial, held by the gateway
