@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import json
 import math
 import os
@@ -175,6 +176,28 @@ class Network:
     transactions: int = 0
     blocks: int = 0
     seconds: float = 0.0
+    relay: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "shape": self.shape.__dict__}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Network:
+        return cls(**{**data, "shape": Shape(**data["shape"])})
+
+
+def save_state(rpc: RpcSource, network: Network, path: Path) -> None:
+    """Writes the node's whole state (blocks, transactions, receipts; ``anvil_dumpState``, which
+    answers gzipped JSON) to ``path`` as the JSON ``anvil --load-state`` reads, and what was
+    generated next to it (``path.network.json``)."""
+    dumped = rpc.request("anvil_dumpState", [])
+    path.write_bytes(gzip.decompress(bytes.fromhex(dumped.removeprefix("0x"))))
+    Path(f"{path}.network.json").write_text(json.dumps(network.to_json()))
+
+
+def load_network(path: Path) -> Network:
+    network: Network = Network.from_json(json.loads(Path(f"{path}.network.json").read_text()))
+    return network
 
 
 class Pipeline:
@@ -444,6 +467,7 @@ class Generator:
             transactions=len(self.pipe.hashes),
             blocks=self.rpc.head(),
             seconds=time.perf_counter() - started,
+            relay=self.ledger.relay_address,
         )
         return network
 
@@ -729,10 +753,22 @@ def machine() -> str:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     loads = [os.getloadavg()[0]]
-    config = AnvilConfig(gas_limit=BLOCK_GAS_LIMIT)
+    state: Path | None = args.state
+    reuse = state is not None and state.exists()
+    extra = ("--load-state", str(state)) if reuse else ()
+    config = AnvilConfig(gas_limit=BLOCK_GAS_LIMIT, extra_args=extra)
     with AnvilNode(config) as node, tempfile.TemporaryDirectory() as tmp:
-        generator = Generator(node, Shape.for_events(args.events, args.case_size))
-        network = generator.run()
+        generator: Generator | None = None
+        if reuse:
+            assert state is not None
+            network = load_network(state)
+            log(f"chain loaded from {state}: {network.expected_events:,} events (generated in {network.seconds:.0f}s)")
+        else:
+            generator = Generator(node, Shape.for_events(args.events, args.case_size))
+            network = generator.run()
+            if state is not None:
+                save_state(generator.rpc, network, state)
+                log(f"chain state saved to {state} (reuse it with --state {state})")
         loads.append(os.getloadavg()[0])
         log(f"chain ready: {network.expected_events:,} events in {network.seconds:.0f}s; indexing")
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench_trace.db'}"
@@ -740,7 +776,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         loads.append(os.getloadavg()[0])
         log(f"indexed {figures.events:,} events in {figures.seconds:.1f}s = {figures.events_per_s:,.0f}/s")
         if figures.events != network.expected_events:
-            detail = find_failure(generator.rpc, generator.ledger, generator.pipe.hashes)
+            detail = "" if generator is None else find_failure(generator.rpc, generator.ledger, generator.pipe.hashes)
             raise RuntimeError(f"indexed {figures.events} events, the plan emits {network.expected_events}: {detail}")
         backward = [("backward", r) for r in rng.sample(network.items, min(args.samples, len(network.items)))]
         forward = [("forward", r) for r in rng.choices(network.source_lots, k=args.samples)]
@@ -748,7 +784,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         indexed = time_indexed(sessions, backward + forward)
         loads.append(os.getloadavg()[0])
         log(f"indexed traces: p50 {percentile(indexed.all_ms, 50):.1f} ms, p99 {percentile(indexed.all_ms, 99):.1f} ms")
-        relay = generator.ledger.relay_address
+        relay = network.relay
         naive_roots = backward[: args.naive_samples] + forward[: args.naive_samples]
         with RpcSource(node.rpc_url, timeout=600) as rpc:
             naive, mismatches = compare_naive(sessions, rpc, network.ledger, relay, naive_roots)
@@ -770,6 +806,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "transactions": network.transactions,
         "blocks": network.blocks,
         "generate_s": round(network.seconds, 1),
+        "chain_reused": reuse,
         "index_backend": figures.backend,
         "index_s": round(figures.seconds, 1),
         "index_events_per_s": round(figures.events_per_s),
@@ -803,6 +840,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--naive-samples", type=int, default=2, help="naive traces per direction")
     parser.add_argument("--case-size", type=int, default=50, help="items packed per case (at most 250)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--state",
+        type=Path,
+        help="reuse the chain saved in this file if it exists (--events and --case-size are then ignored), "
+        "else generate one and save it there (Anvil's state as JSON, about 1 GB at a million events)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     r = run(args)
