@@ -7,6 +7,8 @@ rejects gives all-null parts: the object is still indexed, by its id and raw EPC
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 
 from chain_client.gs1 import GS1Error, Gtin, Lgtin, Sgtin, Sscc, parse_epc_urn
@@ -23,10 +25,32 @@ class EpcParts:
 
 
 _NONE = EpcParts()
+_SGTIN = "urn:epc:id:sgtin:"
+_PLAIN_SERIAL = re.compile(r"[0-9A-Za-z]{1,20}")  # in GS1 character set 82, nothing to unescape
+
+
+@functools.lru_cache(maxsize=4096)
+def _gtin(company_prefix: str, indicator_item_ref: str) -> str | None:
+    """The GTIN-14 of an SGTIN's class, as :func:`parse_epc_urn` derives it (None if it rejects it)."""
+    try:
+        parsed = parse_epc_urn(f"urn:epc:idpat:sgtin:{company_prefix}.{indicator_item_ref}.*")
+    except (GS1Error, ValueError, TypeError):
+        return None
+    return parsed.value if isinstance(parsed, Gtin) else None
 
 
 def split_epc(urn: str) -> EpcParts:
-    """The GTIN-14/serial (SGTIN), GTIN-14/lot (LGTIN), GTIN (pattern) or SSCC of ``urn``; nulls if invalid."""
+    """The GTIN-14/serial (SGTIN), GTIN-14/lot (LGTIN), GTIN (pattern) or SSCC of ``urn``; nulls if invalid.
+
+    An SGTIN whose serial is plain letters and digits (the usual case: items are indexed by the
+    hundred thousand) takes a short path: its GTIN is computed once per product class.
+    """
+    if urn.startswith(_SGTIN):
+        parts = urn[len(_SGTIN) :].split(".", 2)
+        if len(parts) == 3 and _PLAIN_SERIAL.fullmatch(parts[2]):
+            gtin = _gtin(parts[0], parts[1])
+            if gtin is not None:
+                return EpcParts(gtin=gtin, serial=parts[2])
     try:
         parsed = parse_epc_urn(urn)
     except (GS1Error, ValueError, TypeError):

@@ -251,6 +251,8 @@ class CustodyHistoryRow(Base):
     """
 
     __tablename__ = "idx_custody_history"
+    # Who held an object where, read from the index alone: a trace asks it of thousands of objects.
+    __table_args__ = (Index("ix_idx_custody_history_holders", "object_id", "custodian", "gln"),)
 
     object_id: Mapped[str] = mapped_column(HASH, primary_key=True)
     block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, index=True)
