@@ -10,11 +10,18 @@ The ledger has the last word on which accounts act for a partner: an account the
 (``removePartnerAccount``) keeps its keystore file but is never chosen for signing again. Callers
 pass ``owner_of`` (the ledger's ``partner_of``) to :meth:`Keyring.address` and
 :meth:`Keyring.signer` to have that checked.
+
+:attr:`Keyring.owners` remembers the ledger's latest answers about the accounts (an
+:class:`OwnerCache`): the outbox worker reads the chain before every signing round and records
+what it read; accepting a submission chooses its signer from those answers while they are recent,
+instead of a chain read per request (the worker checks again before it signs, and takes another
+account, or fails the submission, if the first was removed meanwhile).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +29,7 @@ from eth_utils.address import to_checksum_address
 
 from chain_client.signers import KeystoreSigner, LocalSigner, Signer, create_keystore
 
-__all__ = ["Keyring", "KeyringError", "OwnerOf"]
+__all__ = ["Keyring", "KeyringError", "OwnerCache", "OwnerOf"]
 
 OwnerOf = Callable[[str], int]  # an account's partner id on the ledger (0: none)
 
@@ -36,6 +43,55 @@ class KeyringError(Exception):
         self.code = code
 
 
+class OwnerCache:
+    """The ledger's latest answers to "which partner does this account act for?", with their age."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._answers: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, account: str, partner_id: int) -> None:
+        with self._lock:
+            self._answers[to_checksum_address(account)] = (partner_id, self._clock())
+
+    def get(self, account: str, max_age: float) -> int | None:
+        """The answer read at most ``max_age`` seconds ago, or None."""
+        with self._lock:
+            answer = self._answers.get(to_checksum_address(account))
+        if answer is None or self._clock() - answer[1] > max_age:
+            return None
+        return answer[0]
+
+    def forget(self, account: str | None = None) -> None:
+        """Drops the answer about ``account`` (every answer when None): its next use asks the ledger."""
+        with self._lock:
+            if account is None:
+                self._answers.clear()
+            else:
+                self._answers.pop(to_checksum_address(account), None)
+
+    def remembering(self, owner_of: OwnerOf) -> OwnerOf:
+        """``owner_of`` (a chain read) that records each answer here."""
+
+        def read(account: str) -> int:
+            partner_id = owner_of(account)
+            self.put(account, partner_id)
+            return partner_id
+
+        return read
+
+    def recent(self, owner_of: OwnerOf, max_age: float) -> OwnerOf:
+        """Answers at most ``max_age`` seconds old, else ``owner_of`` (recorded here)."""
+        fresh = self.remembering(owner_of)
+
+        def read(account: str) -> int:
+            known = self.get(account, max_age)
+            return fresh(account) if known is None else known
+
+        return read
+
+
 class Keyring:
     def __init__(self, directory: Path, passphrase: str | None, scrypt_n: int = 2**18) -> None:
         self.directory = directory
@@ -43,6 +99,7 @@ class Keyring:
         self._scrypt_n = scrypt_n
         self._cache: dict[str, Signer] = {}
         self._lock = threading.Lock()
+        self.owners = OwnerCache()
 
     def require_passphrase(self) -> str:
         if not self._passphrase:

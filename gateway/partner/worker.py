@@ -27,13 +27,13 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from web3.exceptions import ContractLogicError, TransactionNotFound
@@ -43,6 +43,8 @@ from chain_client.errors import ContractRevert, NodeError, TransactionFailed
 from chain_client.events import LedgerEvent, SignedCallExecuted, SignedCallFailed
 from chain_client.ledger import CustodyLedgerClient
 from chain_client.signers import Signer
+from gateway.indexer.decode import FastEventDecoder
+from gateway.partner.abi import CallEncoder, eth_call
 from gateway.partner.keyring import Keyring, KeyringError
 from gateway.partner.notify import enqueue
 from gateway.partner.tables import LeaseRow, RelayTxRow, SubmissionRow, utcnow
@@ -108,6 +110,20 @@ def _event_json(event: LedgerEvent) -> dict[str, Any]:
     return data
 
 
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (it keeps no zone): they were stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# Is there anything to do: a pending submission, or a relay transaction not yet final?
+_HAS_WORK = select(
+    or_(
+        exists().where(SubmissionRow.status == "pending"),
+        exists().where(RelayTxRow.status == "sent"),
+    )
+)
+
+
 def _in_nonce_order(rows: Sequence[SubmissionRow]) -> list[SubmissionRow]:
     """The rows with each signer's partner-signed calls put in nonce order among their own places.
 
@@ -151,6 +167,12 @@ class OutboxWorker:
         self._backoff = 0.0
         self._relayer_nonce: int | None = None
         self._batch_limit = self.settings.batch_size
+        self._ledger_calls = CallEncoder(ledger.contract.abi)
+        self._relay_calls = CallEncoder(ledger.relay.abi)
+        self._decoder = FastEventDecoder(ledger.contract.abi, ledger.relay.abi)
+        engine = sessions.kw.get("bind")
+        assert isinstance(engine, Engine), "the worker needs a sessionmaker bound to an engine"
+        self._engine: Engine = engine
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -187,25 +209,41 @@ class OutboxWorker:
 
     def run_once(self) -> int:
         """One round; returns how many submissions or transactions moved (0: idle)."""
-        if not self._hold_lease():
+        if not self._has_work() or not self._hold_lease():
             return 0
         return self._finalise_sent() + self._send_pending()
+
+    def _has_work(self) -> bool:
+        """Whether a submission is pending or a relay transaction awaits its receipt: one light
+        read, so that an idle worker polling every ``poll_interval`` neither writes its lease nor
+        takes the CPU (and the GIL) from the requests being accepted."""
+        with self._engine.connect() as connection:
+            return bool(connection.execute(_HAS_WORK).scalar())
 
     # -- lease ---------------------------------------------------------------------------------
 
     def _hold_lease(self) -> bool:
         now = utcnow()
         expires = now + timedelta(seconds=self.settings.lease_seconds)
+        # Renewing is a write, and a write waits for SQLite's single writer lock (as do the requests
+        # storing submissions): while more than half the lease is left, reading it is enough.
+        with self._engine.connect() as connection:
+            held = connection.execute(
+                select(LeaseRow.owner, LeaseRow.expires_at).where(LeaseRow.name == self._lease)
+            ).first()
+        if held is not None:
+            left = (_aware(held.expires_at) - now).total_seconds()
+            if held.owner == self._owner and left > self.settings.lease_seconds / 2:
+                return True
+            if held.owner != self._owner and left > 0:
+                return False
         try:
             with self._sessions.begin() as session:
                 lease = session.get(LeaseRow, self._lease, with_for_update=True)
                 if lease is None:
                     session.add(LeaseRow(name=self._lease, owner=self._owner, expires_at=expires))
                     return True
-                lease_expiry = (
-                    lease.expires_at if lease.expires_at.tzinfo else lease.expires_at.replace(tzinfo=now.tzinfo)
-                )
-                if lease.owner != self._owner and lease_expiry > now:
+                if lease.owner != self._owner and _aware(lease.expires_at) > now:
                     return False
                 lease.owner, lease.expires_at = self._owner, expires
                 return True
@@ -248,10 +286,11 @@ class OutboxWorker:
         now = int(time.time())
         waiting: set[str] = set()  # signers with an out-of-order signed call: later rows wait too
         owners: dict[str, int] = {}  # the ledger's partner of each custodial account, asked once a round
+        remember = self._keyring.owners.remembering(self._partner_of)  # and recorded for accepting
 
         def owner_of(account: str) -> int:
             if account not in owners:
-                owners[account] = self._ledger.partner_of(account)
+                owners[account] = remember(account)
             return owners[account]
 
         for row in _in_nonce_order(rows):
@@ -305,6 +344,10 @@ class OutboxWorker:
             self._state.next_nonce[signer] = expected + 1
         return prepared, failed
 
+    def _partner_of(self, account: str) -> int:
+        data = self._ledger_calls.encode("partnerOf", to_checksum_address(account))
+        return int.from_bytes(eth_call(self._w3, self._ledger.address, data)[:32], "big")
+
     def _send_pending(self) -> int:
         with self._sessions.begin() as session:
             rows = list(
@@ -323,12 +366,11 @@ class OutboxWorker:
             self._fail(failed)
         if not prepared:
             return len(failed)
-        fn = self._ledger.relay.functions.executeSignedBatch(
-            [(p.signer, p.data, p.nonce, p.deadline) for p in prepared], [p.signature for p in prepared]
-        )
-        data = fn._encode_transaction_data()
+        entries = [(p.signer, p.data, p.nonce, p.deadline) for p in prepared]
+        data = "0x" + self._relay_calls.encode("executeSignedBatch", entries, [p.signature for p in prepared]).hex()
+        gas_limit, base_fee = self._latest_block()
         try:
-            gas = self._estimate(data)
+            estimate = self._estimate(data)
         except (ContractRevert, TransactionFailed) as exc:
             # The whole batch would revert; the nonces assigned here are not used.
             self._state.next_nonce.clear()
@@ -342,10 +384,15 @@ class OutboxWorker:
                 # Only a malformed entry reverts a batch: one by one until the culprit is found.
                 self._batch_limit = 1
             return 0
-        self._send_batch(prepared, data, gas)
-        # Grow back after a cut (doubling), so one oversized or malformed batch does not pin
-        # the worker to small transactions, nor make it retry the full size at once.
-        self._batch_limit = min(self.settings.batch_size, max(self._batch_limit, len(prepared)) * 2)
+        # Headroom, but never above what a block holds (the node found the estimate within it).
+        headroom = self._ledger.sender.gas_headroom
+        self._send_batch(prepared, data, min(int(estimate * headroom), gas_limit), self._fees(base_fee))
+        # The next batch: as many entries as fit in a block with the headroom, by this batch's gas
+        # per entry (so a full outbox does not try a batch too big, get CustodyRelayOutOfGas and
+        # halve, every other round); after a cut, at most twice this batch (a malformed entry cut
+        # the batch to one: grow back without retrying the full size at once).
+        fit = len(prepared) * int(gas_limit / headroom) // max(1, estimate)
+        self._batch_limit = max(1, min(self.settings.batch_size, fit, max(self._batch_limit, len(prepared)) * 2))
         return len(prepared) + len(failed)
 
     def _estimate(self, data: str) -> int:
@@ -354,22 +401,35 @@ class OutboxWorker:
         sender = self._ledger.sender
         tx = {"from": to_checksum_address(self._relayer.address), "to": self._ledger.relay_address, "data": data}
         try:
-            estimate = int(self._w3.eth.estimate_gas(tx, "pending"))  # type: ignore[arg-type]
+            return int(self._w3.eth.estimate_gas(tx, "pending"))  # type: ignore[arg-type]
         except ContractLogicError as exc:
             raise sender.decoder.decode(exc.data if isinstance(exc.data, str) else None) from None
-        return sender.with_headroom(estimate)
 
-    def _fees(self) -> tuple[int, int]:
-        block = self._w3.eth.get_block("latest")
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        """A JSON-RPC call answered as the node sends it (hex strings), past web3's formatting."""
+        response = self._w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        if "error" in response:
+            error = response["error"]
+            raise NodeError(f"{method}: {error.get('message') if isinstance(error, dict) else error}")
+        return response.get("result")
+
+    def _latest_block(self) -> tuple[int, int]:
+        """The latest block's gas limit and base fee."""
+        block = self._rpc("eth_getBlockByNumber", ["latest", False])
+        return int(block["gasLimit"], 16), int(block.get("baseFeePerGas") or "0x0", 16)
+
+    def _fees(self, base_fee: int | None = None) -> tuple[int, int]:
+        if base_fee is None:
+            base_fee = self._latest_block()[1]
         priority = self._ledger.sender.priority_fee_wei
-        return 2 * int(block.get("baseFeePerGas", 0) or 0) + priority, priority
+        return 2 * base_fee + priority, priority
 
-    def _send_batch(self, prepared: list[_Prepared], data: str, gas: int) -> None:
+    def _send_batch(self, prepared: list[_Prepared], data: str, gas: int, fees: tuple[int, int]) -> None:
         relayer = to_checksum_address(self._relayer.address)
         if self._relayer_nonce is None:
             self._relayer_nonce = int(self._w3.eth.get_transaction_count(relayer, "pending"))
         nonce = self._relayer_nonce
-        max_fee, priority = self._fees()
+        max_fee, priority = fees
         raw = self._sign_relay_tx(nonce, data, gas, max_fee, priority)
         tx_hash = "0x" + keccak(raw).hex()
         with self._sessions.begin() as session:
@@ -426,16 +486,15 @@ class OutboxWorker:
         moved = 0
         head: int | None = None
         for tx in txs:
-            try:
-                receipt = self._w3.eth.get_transaction_receipt(tx.tx_hash)  # type: ignore[arg-type]
-            except TransactionNotFound:
-                receipt = None
-            if receipt is None:
+            # as the node sends it: web3's formatting of a receipt with thousands of logs costs
+            # more than the rest of confirming its submissions
+            receipt = self._rpc("eth_getTransactionReceipt", [tx.tx_hash])
+            if receipt is None or receipt.get("blockNumber") is None:
                 moved += self._unmined(tx)
                 continue
             if head is None:
                 head = int(self._w3.eth.block_number)
-            if head - int(receipt["blockNumber"]) + 1 < self.settings.confirmations:
+            if head - int(receipt["blockNumber"], 16) + 1 < self.settings.confirmations:
                 continue
             self._apply_receipt(tx, receipt)
             moved += len(tx.submission_ids)
@@ -478,14 +537,15 @@ class OutboxWorker:
         log.info("outbox: replaced stuck %s by %s (nonce %d)", tx.tx_hash, new_hash, tx.nonce)
         return 1
 
-    def _apply_receipt(self, tx: RelayTxRow, receipt: Any) -> None:
+    def _apply_receipt(self, tx: RelayTxRow, receipt: dict[str, Any]) -> None:
+        """Confirms or fails the submissions of a mined relay transaction (``receipt``: raw JSON-RPC)."""
         ids = list(tx.submission_ids)
-        block = int(receipt["blockNumber"])
-        if int(receipt["status"]) != 1:
+        block = int(receipt["blockNumber"], 16)
+        if int(receipt["status"], 16) != 1:
             # The whole batch reverted (should not happen after estimation); retry the entries.
             self._requeue_or_fail(tx, ids, "the relay transaction reverted")
             return
-        events = self._ledger.events.decode_logs(receipt["logs"])
+        events = self._decoder.decode_logs(receipt["logs"])
         outcome: dict[int, tuple[str, dict[str, Any] | None, list[dict[str, Any]]]] = {}
         segment: list[dict[str, Any]] = []
         for event in events:

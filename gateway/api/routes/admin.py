@@ -80,6 +80,7 @@ def add_account(partner_id: int, body: AccountIn, _: AdminDep, services: Service
         services.keyring.require_passphrase()
     account = body.account or key.address  # type: ignore[union-attr]
     result = services.admin_ledger.add_partner_account(partner_id, account)
+    services.keyring.owners.forget(account)  # accepting reads the ledger's new answer
     if key is not None:
         services.keyring.create(partner_id, key.private_key)
     added = result.of(PartnerAccountAdded)[0]
@@ -93,6 +94,7 @@ def remove_account(partner_id: int, account: Address, _: AdminDep, services: Ser
     if services.ledger.partner_of(account) != partner_id:  # the ledger removes it from whoever holds it
         raise LookupError(f"Partner {partner_id} has no account {account}.")
     services.admin_ledger.remove_partner_account(account)
+    services.keyring.owners.forget(account)  # accepting reads the ledger's new answer
 
 
 @router.post("/partners/{partner_id}/suspend", status_code=204, summary="Suspend a partner")
