@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway.api.errors import install_error_handlers
+from gateway.api.fastpath import VerifyFastPath
 from gateway.api.main import api_router
 from gateway.core.chain import ChainContext
 from gateway.core.config import Settings, get_settings
@@ -47,4 +48,5 @@ def create_app(settings: Settings | None = None, *, rpc_url: str | None = None) 
     app.state.services = services
     install_error_handlers(app)
     app.include_router(api_router)
+    app.add_middleware(VerifyFastPath)
     return app

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import dataclasses
+import multiprocessing
 import os
 import secrets
+import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from chain_client.artifacts import load_artifact
 from chain_client.deploy import Deployment, DeploymentRecord, deploy
@@ -30,7 +35,7 @@ from gateway.core.services import Services
 from gateway.demo import seed_demo
 from gateway.main import create_app
 
-__all__ = ["ensure_admin_key", "ensure_deployed", "local_settings", "main", "running_node"]
+__all__ = ["ensure_admin_key", "ensure_deployed", "listening_socket", "local_settings", "main", "running_node", "serve"]
 
 
 @contextlib.contextmanager
@@ -108,6 +113,60 @@ def ensure_admin_key(services: Services) -> Path | None:
     return path
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` that other processes may bind too (SO_REUSEPORT): the
+    kernel then spreads new connections over the processes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def _uvicorn(app: FastAPI) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+
+
+def _replica(settings: Settings, rpc_url: str) -> None:
+    """A further gateway process (``CUSTODY_GATEWAY_WORKERS`` > 1): the same app on the same port,
+    without the indexer and the outbox worker, which run in the first process only. It stops with
+    the first process (SIGTERM from the kernel should that one die without stopping it)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    replica = settings.model_copy(update={"run_indexer": False, "run_worker": False})
+    sock = listening_socket(settings.gateway_host, settings.gateway_port)
+    _uvicorn(create_app(replica, rpc_url=rpc_url)).run(sockets=[sock])
+
+
+def serve(app: FastAPI, settings: Settings, rpc_url: str) -> None:
+    """Serves ``app`` until Ctrl-C or SIGTERM, in this process and ``gateway_workers - 1`` more.
+
+    Every process keeps no state beyond caches (the database is shared), so any of them may take
+    any request: the kernel balances connections between their sockets. More processes use more
+    cores: one Python process serves on one core at a time."""
+    sock = listening_socket(settings.gateway_host, settings.gateway_port)
+    context = multiprocessing.get_context("spawn")
+    replicas = [
+        context.Process(target=_replica, args=(settings, rpc_url), name=f"gateway-{n}", daemon=True)
+        for n in range(1, settings.gateway_workers)
+    ]
+    for process in replicas:
+        process.start()
+    try:
+        _uvicorn(app).run(sockets=[sock])
+    finally:
+        for process in replicas:  # after Ctrl-C in a terminal they stop by themselves
+            process.join(timeout=2)
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+        for process in replicas:
+            process.join(timeout=15)
+            if process.is_alive():
+                process.kill()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/start", description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", action="store_true", help="seed a demo supply network (demo-credentials.json)")
@@ -137,10 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 + "Press Ctrl-C to stop.\n",
                 flush=True,
             )
-            server = uvicorn.Server(
-                uvicorn.Config(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning")
-            )
-            server.run()
+            serve(app, settings, rpc_url)
     except CustodyClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

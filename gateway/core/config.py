@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".data"), description="Chain state, deployments, database, documents.")
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=0, le=65535)
+    gateway_workers: int = Field(
+        default=1, ge=1, le=64, description="Gateway processes on the port; only the first runs indexer and worker."
+    )
     rpc_url: str | None = Field(default=None, description="External EVM node; unset runs the embedded Anvil.")
     chain_id: int = Field(default=31337, gt=0)
     anvil_port: int = Field(default=8545, ge=0, le=65535, description="Port of the embedded Anvil; 0 picks one.")

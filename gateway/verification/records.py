@@ -4,14 +4,19 @@ A verification never calls the node: it reads ``idx_objects`` (the item, found b
 from the candidate object ids of its GTIN and serial, and its lot), ``idx_status_history`` (when
 it was dispensed), ``idx_checkpoints`` (how fresh the model is) and ``public_products``. Each
 lookup is cached for ``ttl`` seconds, keyed by GTIN and serial (or GTIN alone), so a burst of
-scans of one code costs one query; the answer is then at most ``ttl`` seconds older than the
-model, which is itself as fresh as the indexer (``data_as_of_block`` says how fresh).
+scans of one code costs one query. Item and lot lookups are kept while the model is unchanged:
+at most every ``ttl`` seconds one query reads the newest indexed event (and the checkpoint), and
+only when the model has taken new events are they dropped. The answer is then at most ``ttl``
+seconds older than the model, which is itself as fresh as the indexer (``data_as_of_block`` says
+how fresh), and a quiet ledger costs no queries however many codes are scanned. GTIN facts
+(public product data written through the API, not through the chain) live ``ttl`` seconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +26,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import Engine, bindparam, func, select
 
 from chain_client import gs1
-from gateway.indexer.tables import CheckpointRow, ObjectRow, PartnerRow, StatusChangeRow, table_of
+from gateway.indexer.tables import CheckpointRow, EventRow, ObjectRow, PartnerRow, StatusChangeRow, table_of
 from gateway.verification.tables import PublicProductRow
 from gateway.verification.verdict import ItemRecord
 
@@ -33,6 +38,7 @@ _V = TypeVar("_V")
 _OBJECTS = table_of(ObjectRow)
 _STATUS = table_of(StatusChangeRow)
 _CHECKPOINTS = table_of(CheckpointRow)
+_EVENTS = table_of(EventRow)
 _PARTNERS = table_of(PartnerRow)
 _PRODUCTS = table_of(PublicProductRow)
 
@@ -83,6 +89,12 @@ def candidate_object_ids(gtin: str, serial: str) -> tuple[str, ...]:
 # Statements built once (building a select costs about as much as running it on SQLite).
 _O = _OBJECTS.c
 _CHECKPOINT_Q = select(func.max(_CHECKPOINTS.c.last_block))
+# The model's version: its newest event (a reorg that replaced it changes the transaction hash).
+_NEWEST_EVENT_Q = (
+    select(_EVENTS.c.block_number, _EVENTS.c.log_index, _EVENTS.c.tx_hash)
+    .order_by(_EVENTS.c.block_number.desc(), _EVENTS.c.log_index.desc())
+    .limit(1)
+)
 _ITEM_Q = (
     select(_O.object_id, _O.lot, _O.lot_id, _O.expiry_date, _O.status, _O.own_status, _O.registrant)
     .where(_O.object_id.in_(bindparam("ids", expanding=True)), _O.kind == "ITEM")
@@ -117,25 +129,69 @@ class Lookup:
 class RecordStore:
     """Cached reads of the read model for verification (thread-safe; one connection per miss)."""
 
-    def __init__(self, engine: Engine, ttl: float) -> None:
+    def __init__(
+        self, engine: Engine, ttl: float, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.engine = engine
-        self.items: TtlCache[tuple[str, str], Lookup] = TtlCache(ttl)
-        self.gtins: TtlCache[str, GtinFacts] = TtlCache(ttl)
-        self.checkpoint: TtlCache[None, int | None] = TtlCache(ttl)  # the model's last block
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.gtins: TtlCache[str, GtinFacts] = TtlCache(ttl, clock=clock)
+        # (gtin, serial) or (gtin, lot key) -> (record, registrant), valid for self._version
+        self._items: dict[tuple[str, str], tuple[ItemRecord | None, int | None]] = {}
+        self._clock = clock
+        self._checked_at = -math.inf
+        self._version: tuple[object, ...] | None = None
+        self._generation = 0  # bumped when the lookups are dropped
+        self._as_of_block: int | None = None
         self._lock = threading.Lock()
 
     def clear(self) -> None:
-        self.items.clear()
-        self.gtins.clear()
-        self.checkpoint.clear()
+        with self._lock:
+            self._drop()
+            self.gtins.clear()
+            self._checked_at = -math.inf
+
+    def _drop(self) -> None:
+        self._generation += 1
+        self._items.clear()
+
+    def is_warm(self, gtin: str, serial: str) -> bool:
+        """Whether looking up ``gtin``/``serial`` now needs no query."""
+        return self._clock() - self._checked_at < self.ttl and (gtin, serial) in self._items and self.gtins.get(gtin)[0]
+
+    def _current(self) -> int | None:
+        """Re-reads the model's version at most every ``ttl`` seconds, dropping the cached lookups
+        when it changed; returns the model's last indexed block."""
+        if self._clock() - self._checked_at < self.ttl:
+            return self._as_of_block
+        with self._lock:
+            now = self._clock()
+            if now - self._checked_at < self.ttl:
+                return self._as_of_block
+            with self.engine.connect() as conn:
+                newest = conn.execute(_NEWEST_EVENT_Q).first()
+                block = conn.execute(_CHECKPOINT_Q).scalar()
+            version = None if newest is None else tuple(newest)
+            if version != self._version or len(self._items) >= self.max_entries:
+                self._drop()
+                self._version = version
+            self._as_of_block = block
+            self._checked_at = now
+            return block
+
+    def _cached(self, key: tuple[str, str], load: Callable[[], tuple[ItemRecord | None, int | None]]) -> Lookup:
+        block = self._current()
+        found = self._items.get(key)
+        if found is None:
+            generation = self._generation
+            found = load()
+            with self._lock:  # not if the lookups were dropped meanwhile: this one may be older
+                if self.ttl > 0 and generation == self._generation:
+                    self._items[key] = found
+        return Lookup(found[0], found[1], block)
 
     def item(self, gtin: str, serial: str) -> Lookup:
-        hit, cached = self.items.get((gtin, serial))
-        if hit and cached is not None:
-            return cached
-        found = self._load_item(gtin, serial)
-        self.items.put((gtin, serial), found)
-        return found
+        return self._cached((gtin, serial), lambda: self._load_item(gtin, serial))
 
     def gtin(self, gtin: str) -> GtinFacts:
         hit, cached = self.gtins.get(gtin)
@@ -147,18 +203,12 @@ class RecordStore:
 
     def lot(self, gtin: str, lot: str) -> Lookup:
         key = (gtin, "\x00lot:" + lot)  # never a serial: serials have no control characters
-        hit, cached = self.items.get(key)
-        if hit and cached is not None:
-            return cached
-        found = self._load_lot(gtin, lot)
-        self.items.put(key, found)
-        return found
+        return self._cached(key, lambda: self._load_lot(gtin, lot))
 
-    def _load_lot(self, gtin: str, lot: str) -> Lookup:
+    def _load_lot(self, gtin: str, lot: str) -> tuple[ItemRecord | None, int | None]:
         """A lot object of ``gtin``/``lot``, else (items carry the lot) its first item's lot facts."""
         o = _OBJECTS.c
         with self.engine.connect() as conn:
-            block = conn.execute(select(func.max(_CHECKPOINTS.c.last_block))).scalar()
             rows = conn.execute(
                 select(o.kind, o.expiry_date, o.status, o.own_status, o.registrant)
                 .where(o.gtin == gtin, o.lot == lot)
@@ -166,22 +216,18 @@ class RecordStore:
                 .limit(50)
             ).all()
         if not rows:
-            return Lookup(None, None, block)
+            return None, None
         lots = [r for r in rows if r.kind == "LOT"]
         row = lots[0] if lots else rows[0]
         status = row.own_status if lots else "ACTIVE"
         record = ItemRecord(gtin, "", lot, row.expiry_date, status, status, None, None)
-        return Lookup(record, int(row.registrant), block)
+        return record, int(row.registrant)
 
-    def _load_item(self, gtin: str, serial: str) -> Lookup:
+    def _load_item(self, gtin: str, serial: str) -> tuple[ItemRecord | None, int | None]:
         with self.engine.connect() as conn:
-            hit, block = self.checkpoint.get(None)
-            if not hit:
-                block = conn.execute(_CHECKPOINT_Q).scalar()
-                self.checkpoint.put(None, block)
             row = conn.execute(_ITEM_Q, {"ids": list(candidate_object_ids(gtin, serial))}).first()
             if row is None:
-                return Lookup(None, None, block)
+                return None, None
             lot_status = None
             if row.lot_id is not None:
                 lot_status = conn.execute(_OWN_STATUS_Q, {"object_id": row.lot_id}).scalar()
@@ -198,7 +244,7 @@ class RecordStore:
             lot_status=lot_status,
             status_changed_at=_aware(changed_at),
         )
-        return Lookup(record, int(row.registrant), block)
+        return record, int(row.registrant)
 
     def _load_gtin(self, gtin: str) -> GtinFacts:
         with self.engine.connect() as conn:

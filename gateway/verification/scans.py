@@ -6,9 +6,12 @@ decimal, about 11 km). No IP address or other client identifier is stored.
 
 Scans are buffered in memory and written in batches (:meth:`ScanLog.flush`, every half second
 from a daemon thread), so a verification costs no database write. Signals come from the recent
-scans of the same serial (:meth:`ScanLog.observe`): the ones in the database, reloaded at most
-every ``reload_after`` seconds, plus this process's own since then. With several gateway
-replicas, each sees the others' scans once they are flushed and it reloads.
+scans of the same serial (:meth:`ScanLog.observe`), kept in memory: read from the database the
+first time this process sees the serial, then this process's own scans as they come, topped up
+with the scans stored since (other replicas') once the history is ``reload_after`` seconds old —
+by the flush thread after its next flush, so a verification never waits for the database or for
+a flush in progress. With several gateway replicas, each sees the others' scans once they are flushed and
+it has reloaded.
 
 Signals (each makes the verification ``suspect``):
 
@@ -52,6 +55,9 @@ __all__ = [
 ]
 
 MAX_REPORT_CHARS = 2000
+# A reload reads scans stored since its previous read less this: scans are flushed up to a flush
+# interval late, and replicas' clocks differ a little.
+RELOAD_OVERLAP = dt.timedelta(seconds=30)
 _HISTORY_LIMIT = 256  # most recent scans kept per serial in memory
 _PLACE = re.compile(r"^([A-Za-z]{2})(?:[;:@ ]\s*([+-]?\d{1,3}(?:\.\d+)?)\s*,\s*([+-]?\d{1,3}(?:\.\d+)?))?$")
 
@@ -114,17 +120,28 @@ class ScanHistory:
     """Recent scans of one serial, summarised: the last time each place was seen (at most
     ``max_places``), the times of the last ``max_times`` scans, and when a scan first saw the
     serial dispensed (by our clock, the one scans are timed by: the chain's block time of the
-    dispense may run ahead of it). Constant work per scan."""
+    dispense may run ahead of it). Constant work per scan. A scan added again (the same time and
+    place, read back from the database) changes nothing, so histories can be topped up."""
 
-    __slots__ = ("first_dispensed", "loaded_at", "places", "times")
+    __slots__ = ("_keys", "_seen", "first_dispensed", "loaded_at", "places", "read_until", "times")
 
     def __init__(self, loaded_at: float = 0.0, max_times: int = 64) -> None:
         self.loaded_at = loaded_at
+        self.read_until: dt.datetime | None = None  # wall clock of the last database read
         self.places: dict[str, dt.datetime] = {}
         self.times: deque[dt.datetime] = deque(maxlen=max_times)
+        self._keys: deque[tuple[dt.datetime, str | None]] = deque(maxlen=max_times)
+        self._seen: set[tuple[dt.datetime, str | None]] = set()
         self.first_dispensed: dt.datetime | None = None
 
     def add(self, at: dt.datetime, place: str | None, max_places: int = 64, *, dispensed: bool = False) -> None:
+        key = (at, place)
+        if key in self._seen:
+            return
+        if len(self._keys) == self._keys.maxlen:
+            self._seen.discard(self._keys[0])
+        self._keys.append(key)
+        self._seen.add(key)
         self.times.append(at)
         if dispensed and (self.first_dispensed is None or at < self.first_dispensed):
             self.first_dispensed = at
@@ -189,9 +206,13 @@ class ScanLog:
         self.reload_after = reload_after
         self.max_serials = max_serials
         self._pending: list[dict[str, Any]] = []
+        # the same rows by serial: a history reload adds this process's unflushed scans of one
+        # serial without walking the whole buffer
+        self._pending_by_serial: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._histories: dict[tuple[str, str], ScanHistory] = {}
+        self._stale: set[tuple[str, str]] = set()  # histories for the flush thread to reload
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(flush_interval,), daemon=True, name="scan-flush")
         self._thread.start()
@@ -215,8 +236,9 @@ class ScanLog:
         """Records one scan and returns its signals."""
         place_key = None if place is None else place.key
         history = self._history(gtin, serial) if serial is not None else ScanHistory()
-        history.add(now, place_key, dispensed=verdict is Verdict.DISPENSED)
-        signals = compute_signals(verdict, gtin_known, history, dispensed_at, now, self.settings)
+        with self._lock:  # with the buffer in step: a reload merges what is buffered
+            history.add(now, place_key, dispensed=verdict is Verdict.DISPENSED)
+            signals = compute_signals(verdict, gtin_known, history, dispensed_at, now, self.settings)
         row = {
             "gtin": gtin, "serial": serial, "lot": lot, "verdict": verdict.value, "suspect": bool(signals),
             "signals": signals, "channel": channel, "scanned_at": now,
@@ -226,46 +248,84 @@ class ScanLog:
         }  # fmt: skip
         with self._lock:
             self._pending.append(row)
+            self._pending_by_serial.setdefault((gtin, serial), []).append(row)
         return signals
 
     def is_warm(self, gtin: str, serial: str) -> bool:
-        entry = self._histories.get((gtin, serial))
-        return entry is not None and time.monotonic() - entry.loaded_at < self.reload_after
+        return (gtin, serial) in self._histories
 
     def _history(self, gtin: str, serial: str) -> ScanHistory:
         key = (gtin, serial)
         entry = self._histories.get(key)
-        clock = time.monotonic()
-        if entry is not None and clock - entry.loaded_at < self.reload_after:
-            return entry
-        since = dt.datetime.now(dt.UTC) - self.settings.clone_window
-        fresh = ScanHistory(clock)
-        # Under the flush lock: a flush between reading the table and reading the buffer would
-        # move scans out of the buffer after the read missed them, and lose them for this history.
-        with self._flush_lock:
-            with self.engine.connect() as conn:
-                rows = conn.execute(_HISTORY_Q, {"gtin": gtin, "serial": serial, "since": since}).all()
-            for row in reversed(rows):
-                place = None if row.country is None else Place(row.country, row.latitude, row.longitude).key
-                fresh.add(_aware(row.scanned_at), place, dispensed=row.verdict == Verdict.DISPENSED.value)
+        if entry is None:  # first sight: the database's history, now
+            with self._lock:  # buffered before the read: a flush during the read must not hide them
+                earlier = list(self._pending_by_serial.get(key, ()))
+            read_at = dt.datetime.now(dt.UTC)
+            stored = self._stored(gtin, serial, read_at - self.settings.clone_window)
+            entry = ScanHistory(time.monotonic())
+            entry.read_until = read_at
             with self._lock:
-                for pending in self._pending:  # this process's scans not yet in the database
-                    if pending["gtin"] == gtin and pending["serial"] == serial:
-                        country = pending["country"]
-                        place = (
-                            None if country is None else Place(country, pending["latitude"], pending["longitude"]).key
-                        )
-                        fresh.add(pending["scanned_at"], place, dispensed=pending["verdict"] == Verdict.DISPENSED.value)
-        if len(self._histories) >= self.max_serials:
-            self._histories.clear()
-        self._histories[key] = fresh
-        return fresh
+                self._add(entry, stored, [*earlier, *self._pending_by_serial.get(key, ())])
+            if len(self._histories) >= self.max_serials:
+                self._histories.clear()
+            self._histories[key] = entry
+        elif time.monotonic() - entry.loaded_at >= self.reload_after:
+            self._stale.add(key)
+        return entry
+
+    def _stored(self, gtin: str, serial: str, since: dt.datetime) -> list[tuple[dt.datetime, str | None, bool]]:
+        """The serial's scans in the database since ``since``, oldest first: (time, place, dispensed)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(_HISTORY_Q, {"gtin": gtin, "serial": serial, "since": since}).all()
+        return [
+            (
+                _aware(row.scanned_at),
+                None if row.country is None else Place(row.country, row.latitude, row.longitude).key,
+                row.verdict == Verdict.DISPENSED.value,
+            )
+            for row in reversed(rows)
+        ]
+
+    @staticmethod
+    def _add(
+        history: ScanHistory, stored: list[tuple[dt.datetime, str | None, bool]], buffered: list[dict[str, Any]]
+    ) -> None:
+        """Adds scans read from the database and buffered rows (a scan in both counts once)."""
+        for at, place, dispensed in stored:
+            history.add(at, place, dispensed=dispensed)
+        for row in buffered:
+            country = row["country"]
+            place = None if country is None else Place(country, row["latitude"], row["longitude"]).key
+            history.add(row["scanned_at"], place, dispensed=row["verdict"] == Verdict.DISPENSED.value)
+
+    def reload_stale(self, limit: int = 2000) -> int:
+        """Tops up the histories found stale with the scans stored since their last read (other
+        replicas' scans: this process's own are in them already), with an overlap of
+        ``RELOAD_OVERLAP`` for scans flushed late. Called by the flush thread after each flush."""
+        done = 0
+        while self._stale and done < limit:
+            key = self._stale.pop()
+            entry = self._histories.get(key)
+            if entry is None:
+                continue
+            read_at = dt.datetime.now(dt.UTC)
+            since = read_at - self.settings.clone_window
+            if entry.read_until is not None:
+                since = max(since, entry.read_until - RELOAD_OVERLAP)
+            stored = self._stored(*key, since)
+            with self._lock:
+                self._add(entry, stored, [])
+                entry.read_until = read_at
+                entry.loaded_at = time.monotonic()
+            done += 1
+        return done
 
     def flush(self) -> int:
         """Writes the buffered scans; returns how many."""
         with self._flush_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
+                self._pending_by_serial = {}
             if not batch:
                 return 0
             try:
@@ -274,6 +334,9 @@ class ScanLog:
             except Exception:
                 with self._lock:  # keep them for the next flush rather than lose them
                     self._pending[:0] = batch
+                    self._pending_by_serial = {}
+                    for row in self._pending:
+                        self._pending_by_serial.setdefault((row["gtin"], row["serial"]), []).append(row)
                 raise
             return len(batch)
 
@@ -281,6 +344,7 @@ class ScanLog:
         while not self._stop.wait(interval):
             try:
                 self.flush()
+                self.reload_stale()
             except Exception:  # the database may be briefly locked or gone at shutdown; retry later
                 continue
 

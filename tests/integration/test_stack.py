@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -119,3 +120,57 @@ def test_corrupt_deployment_record(data_dir: Path) -> None:
     code, err = _run_to_error(_env(data_dir))
     assert code == 1
     assert "corrupt" in err and "Delete" in err and "Traceback" not in err
+
+
+def _listeners(port: int) -> set[int]:
+    """Inodes of the sockets listening on ``port`` (IPv4, from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+            found.add(int(fields[9]))
+    return found
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def _replicas(pid: int) -> list[int]:
+    """Child processes started by multiprocessing's spawn (not Anvil, not its resource tracker)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if "--multiprocessing-fork" in Path(f"/proc/{child}/cmdline").read_text():
+                children.append(int(child))
+    return children
+
+
+def test_several_gateway_processes_share_the_port(data_dir: Path) -> None:
+    """CUSTODY_GATEWAY_WORKERS=2: a second process listens on the same port (SO_REUSEPORT), every
+    request on fresh connections is answered, and stopping the first stops the second."""
+    env = _env(data_dir, CUSTODY_GATEWAY_WORKERS="2")
+    port = int(env["CUSTODY_GATEWAY_PORT"])
+    process = _start(env)
+    try:
+        _wait_health(f"http://127.0.0.1:{port}", process)
+        deadline = time.monotonic() + 120
+        while len(_listeners(port)) < 2:  # the replica starts after the first process serves
+            assert time.monotonic() < deadline, "no second process listens"
+            time.sleep(0.2)
+        (replica,) = _replicas(process.pid)
+        listening = _listeners(port)
+        assert listening & _socket_inodes(process.pid) and listening & _socket_inodes(replica)
+        for _ in range(40):
+            with httpx.Client() as client:  # a new connection each time: the kernel spreads them
+                assert client.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
+    finally:
+        code, out = _stop(process)
+    assert code == 0, out
+    assert not Path(f"/proc/{replica}").exists() or "zombie" in Path(f"/proc/{replica}/status").read_text().lower()

@@ -4,6 +4,7 @@ DSCSA endpoint; products, QR codes, reports, suspects and rate limiting (a secon
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import threading
@@ -22,6 +23,7 @@ from chain_client.gs1 import gs1_check_digit
 from chain_client.node import AnvilNode, free_port
 from gateway.main import create_app
 from gateway.verification.service import VerificationService
+from gateway.verification.verdict import VerificationPublic
 from tests.conftest import Gateway
 
 pytestmark = pytest.mark.integration
@@ -108,6 +110,7 @@ class World:
         assert response.headers["content-type"] == "application/json"
         body: dict[str, Any] = response.json()
         assert set(body) == PUBLIC_KEYS
+        VerificationPublic.model_validate(body)  # the answer is built without validation
         return body
 
 
@@ -252,6 +255,36 @@ def test_status_change_reaches_the_answer_after_the_cache(world: World) -> None:
     world.settle(world.maker, "/v1/recalls", {"object": {"gtin": GTIN, "serial": s}, "reason": "recall"})
     world.index()  # clears the lookup cache as its TTL would
     assert world.verify(serial=s)["verdict"] == "recalled"
+
+
+def test_the_fast_path_and_the_route_answer_alike(world: World) -> None:
+    """GET /v1/verify is answered before routing (gateway.api.fastpath); under a root path (an
+    app behind a path prefix) the route answers instead: the same verdicts and problems."""
+    s = world.register()
+    world.index()
+
+    async def routed(params: dict[str, str]) -> httpx.Response:
+        transport = httpx.ASGITransport(world.app, root_path="/gw")
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            return await client.get("/gw/v1/verify", params=params)
+
+    cases: list[tuple[dict[str, str], int, str | None]] = [
+        ({"gtin": GTIN, "serial": s, "lot": "LOTA", "expiry": yymmdd(FUTURE)}, 200, None),
+        ({"gtin": GTIN, "serial": s, "lot": "OTHER"}, 200, None),
+        ({"gtin": "00614141770010", "serial": "A"}, 422, "gs1.check_digit"),
+        ({"gtin": GTIN, "serial": "A", "place": "Germany"}, 422, "verify.invalid_place"),
+        ({"gtin": GTIN}, 422, "request.invalid"),
+    ]
+    for params, status, code in cases:
+        fast, route = world.public.get("/v1/verify", params=params), asyncio.run(routed(params))
+        assert fast.status_code == route.status_code == status, (fast.text, route.text)
+        assert fast.headers["content-type"] == route.headers["content-type"]
+        a, b = fast.json(), route.json()
+        if code is None:
+            assert a.pop("checked_at") <= b.pop("checked_at")
+            assert a == b and set(a) == PUBLIC_KEYS - {"checked_at"}
+        else:
+            assert a["code"] == b["code"] == code and a.get("field") == b.get("field")
 
 
 # --------------------------------------------------------------------------------- bad input

@@ -18,7 +18,7 @@ from chain_client import gs1
 from gateway.db.base import Base
 from gateway.db.migrate import alembic_config
 from gateway.indexer.maintenance import open_database
-from gateway.indexer.tables import CheckpointRow, ObjectRow, PartnerRow, StatusChangeRow, table_of
+from gateway.indexer.tables import CheckpointRow, EventRow, ObjectRow, PartnerRow, StatusChangeRow, table_of
 from gateway.verification.products import ProductFactsIn, get_product, put_product
 from gateway.verification.records import RecordStore
 from gateway.verification.scans import Place, ScanLog, SignalSettings
@@ -103,6 +103,48 @@ def test_item_lookups(engine: Engine) -> None:
     assert store.item(GTIN, "S1").record.own_status == "X"  # type: ignore[union-attr]
 
 
+def test_lookups_are_kept_until_the_model_takes_new_events(engine: Engine) -> None:
+    """Item and lot lookups stay cached while the indexed model is unchanged (one version query
+    per TTL), and are dropped, at the next check, once it has taken a new event."""
+    now = [0.0]
+    store = RecordStore(engine, ttl=2, clock=lambda: now[0])
+    objects = table_of(ObjectRow)
+
+    def own_status() -> str:
+        record = store.item(GTIN, "S1").record
+        assert record is not None
+        return record.own_status
+
+    def new_event(block: int) -> None:
+        with engine.begin() as conn:
+            conn.execute(insert(table_of(EventRow)).values(
+                block_number=block, log_index=0, tx_hash=f"0x{block:064x}", block_hash="0x" + "34" * 32,
+                block_time=AT, contract="0x" + "11" * 20, event="StatusChanged", args={},
+            ))  # fmt: skip
+            conn.execute(table_of(CheckpointRow).update().values(last_block=block))
+
+    assert own_status() == "ACTIVE" and store.lot(GTIN, "L1").record is not None
+    assert store.is_warm(GTIN, "S1") is False  # GTIN facts not read yet
+    store.gtin(GTIN)
+    assert store.is_warm(GTIN, "S1") is True
+    with engine.begin() as conn:  # the indexer changes the row and writes its event
+        conn.execute(objects.update().where(objects.c.serial == "S1").values(own_status="RECALLED"))
+    new_event(43)
+    now[0] = 1.9  # within the TTL: the cached answer, the old block
+    assert own_status() == "ACTIVE" and store.item(GTIN, "S1").as_of_block == 42
+    now[0] = 2.1  # the version check sees the new event
+    assert own_status() == "RECALLED" and store.item(GTIN, "S1").as_of_block == 43
+    with engine.begin() as conn:  # a change without an event is not the indexer's: not looked for
+        conn.execute(objects.update().where(objects.c.serial == "S1").values(own_status="X"))
+        conn.execute(table_of(CheckpointRow).update().values(last_block=44))
+    now[0] = 4.5
+    assert own_status() == "RECALLED"
+    assert store.item(GTIN, "S1").as_of_block == 44  # the checkpoint is re-read all the same
+    new_event(45)
+    now[0] = 7.0
+    assert own_status() == "X"
+
+
 def test_lot_and_gtin_lookups(engine: Engine) -> None:
     store = RecordStore(engine, ttl=0)
     lot = store.lot(GTIN, "L1").record
@@ -158,6 +200,26 @@ def test_scans_are_batched_and_signals_see_flushed_and_pending_scans(engine: Eng
         ("S1", "DE", None, False, []), ("S1", "FR", 48.9, False, []), ("S1", "US", None, True, ["many_places"]),
         ("S2", None, None, False, []),
     ]  # fmt: skip
+
+
+def test_histories_are_reloaded_by_the_flush_thread_not_by_a_verification(engine: Engine, scans: ScanLog) -> None:
+    """Another replica's scans (rows in the table) reach a history the flush thread reloads; a
+    verification answers from memory meanwhile; a scan both buffered and stored counts once."""
+    key = (GTIN, "S5")
+    assert _observe(scans, "S5", Place("DE")) == []  # first sight: read from the database
+    with engine.begin() as conn:
+        conn.execute(insert(table_of(VerificationScanRow)), [
+            {"gtin": GTIN, "serial": "S5", "verdict": "authentic", "suspect": False, "signals": [], "channel": "api",
+             "scanned_at": dt.datetime.now(dt.UTC), "country": c} for c in ("FR", "US")
+        ])  # fmt: skip
+    assert _observe(scans, "S5", Place("DE")) == []  # stale (reload_after=0) but not re-read here
+    assert scans.is_warm(*key)
+    assert scans.reload_stale() == 1 and scans.reload_stale() == 0
+    assert len(scans._histories[key].times) == 4  # two stored, two buffered
+    assert _observe(scans, "S5", Place("DE")) == ["many_places"]
+    assert scans.flush() == 3
+    assert scans.reload_stale() == 1
+    assert len(scans._histories[key].times) == 5  # all stored now, none twice
 
 
 def test_flush_thread_writes_without_being_asked(engine: Engine) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import threading
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import segno
@@ -25,40 +26,56 @@ from gateway.verification.scans import MAX_REPORT_CHARS, parse_place
 from gateway.verification.service import Outcome, VerificationService, parse_label
 from gateway.verification.verdict import LabelQuery, VerificationPublic
 
-__all__ = ["RateLimited", "VerificationDep", "get_verification", "json_response", "router"]
+__all__ = [
+    "RateLimited",
+    "VerificationDep",
+    "get_verification",
+    "json_response",
+    "router",
+    "verification_of",
+    "verify_query",
+]
 
 router = APIRouter(prefix="/v1", tags=["verification"])
 _build_lock = threading.Lock()
 
 
-async def get_verification(request: Request) -> VerificationService:
-    """The app's verification service, built on first use from its settings and database (an async
-    dependency, like :func:`rate_limit`: FastAPI would run a sync one in the thread pool)."""
-    service: VerificationService | None = getattr(request.app.state, "verification", None)
+def verification_of(app: Any) -> VerificationService:
+    """The app's verification service, built on first use from its settings and database."""
+    service: VerificationService | None = getattr(app.state, "verification", None)
     if service is None:
         with _build_lock:
-            service = getattr(request.app.state, "verification", None)
+            service = getattr(app.state, "verification", None)
             if service is None:
-                services = request.app.state.services
+                services = app.state.services
                 service = VerificationService(services.settings, services.engine)
-                request.app.state.verification = service
+                app.state.verification = service
     return service
+
+
+async def get_verification(request: Request) -> VerificationService:
+    """:func:`verification_of` as a dependency (async, like :func:`rate_limit`: FastAPI would run
+    a sync one in the thread pool)."""
+    return verification_of(request.app)
 
 
 VerificationDep = Annotated[VerificationService, Depends(get_verification)]
 
 
-async def rate_limit(request: Request, service: VerificationDep) -> None:
+def take_token(service: VerificationService, peer: str | None, forwarded_for: str | None) -> None:
     """One token of the client's bucket, else 429 ``rate_limited`` with Retry-After."""
     limiter: TokenBucketLimiter = service.limiter
-    peer = request.client.host if request.client else None
-    client = client_key(peer, request.headers.get("x-forwarded-for"), service.settings.verify_trust_forwarded_for)
+    client = client_key(peer, forwarded_for, service.settings.verify_trust_forwarded_for)
     wait = limiter.take(client)
     if wait > 0:
         retry = limiter.retry_after(wait)
         raise ProblemError(
             429, "rate_limited", "Too many requests", f"Try again in {retry} s.", headers={"Retry-After": retry}
         )
+
+
+async def rate_limit(request: Request, service: VerificationDep) -> None:
+    take_token(service, request.client.host if request.client else None, request.headers.get("x-forwarded-for"))
 
 
 RateLimited = Depends(rate_limit)
@@ -107,11 +124,21 @@ _VERIFY_PARAMETERS = [
     openapi_extra={"parameters": _VERIFY_PARAMETERS},
 )
 async def verify(request: Request) -> Response:
-    """The hot path: no FastAPI dependencies or parameter models (each costs more than the
-    verification itself); the parameters are read and validated here, by the GS1 rules."""
+    """Normally answered by :class:`gateway.api.fastpath.VerifyFastPath` before routing; this
+    route documents the operation and serves apps built without that middleware."""
     service = await get_verification(request)
-    await rate_limit(request, service)
-    query = request.query_params
+    peer = request.client.host if request.client else None
+    body = await verify_query(service, request.query_params, peer, request.headers.get("x-forwarded-for"))
+    return Response(body, media_type="application/json")
+
+
+async def verify_query(
+    service: VerificationService, query: Mapping[str, str], peer: str | None, forwarded_for: str | None
+) -> bytes:
+    """``GET /v1/verify``: rate limit, the parameters read and validated by the GS1 rules (no
+    parameter model: it costs more than the verification itself), the verification, its JSON.
+    Raises ProblemError, GS1Error or InvalidInput for the app's problem+json handlers."""
+    take_token(service, peer, forwarded_for)
     gtin, serial = query.get("gtin"), query.get("serial")
     if gtin is None or serial is None:
         missing = [{"field": f"query.{n}", "message": "Field required", "type": "missing"}
@@ -120,7 +147,7 @@ async def verify(request: Request) -> Response:
         raise ProblemError(422, "request.invalid", "Invalid request", detail, errors=missing)
     label = parse_label(gtin, serial, query.get("lot"), query.get("expiry"))
     outcome = await run_verification(service, label, query.get("place"), "api")
-    return json_response(outcome.public)
+    return outcome.public.model_dump_json().encode()
 
 
 class VerifyIn(BaseModel):
