@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway.api.errors import install_error_handlers
-from gateway.api.fastpath import VerifyFastPath
+from gateway.api.fastpath import GatewayApp
 from gateway.api.main import api_router
 from gateway.core.chain import ChainContext
 from gateway.core.config import Settings, get_settings
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, rpc_url: str | None = None) 
         finally:
             services.stop()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="Chain of Custody Network gateway",
         version="0.1.0",
         description="Partner API, public verification and auditor API over the custody ledger.",
@@ -48,5 +48,4 @@ def create_app(settings: Settings | None = None, *, rpc_url: str | None = None) 
     app.state.services = services
     install_error_handlers(app)
     app.include_router(api_router)
-    app.add_middleware(VerifyFastPath)
     return app
