@@ -164,6 +164,18 @@ def setup(gw: GatewayProcess, n: int) -> list[str]:
     return serials
 
 
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, check: bytes) -> bool:
+    """Sends one request and reads its answer; whether it is a 200 containing ``check``."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    body = await reader.readexactly(length)
+    return head.startswith(b"HTTP/1.1 200") and check in body
+
+
 async def _client(
     host: str, port: int, requests: list[bytes], check: bytes, stop_at: float, latencies: list[float]
 ) -> int:
@@ -173,19 +185,11 @@ async def _client(
     i = random.randrange(len(requests))
     try:
         while time.perf_counter() < stop_at:
-            request = requests[i % len(requests)]
-            i += 1
             start = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            body = await reader.readexactly(length)
+            ok = await _exchange(reader, writer, requests[i % len(requests)], check)
+            i += 1
             latencies.append((time.perf_counter() - start) * 1000)
-            if not head.startswith(b"HTTP/1.1 200") or check not in body:
-                errors += 1
+            errors += not ok
     finally:
         writer.close()
     return errors
@@ -232,17 +236,10 @@ async def _paced_client(
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            writer.write(requests[i % len(requests)])
+            ok = await _exchange(reader, writer, requests[i % len(requests)], check)
             i += 1
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            body = await reader.readexactly(length)
             latencies.append((time.perf_counter() - due) * 1000)
-            if not head.startswith(b"HTTP/1.1 200") or check not in body:
-                errors += 1
+            errors += not ok
             due += interval
     finally:
         writer.close()
