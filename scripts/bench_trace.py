@@ -757,7 +757,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     reuse = state is not None and state.exists()
     extra = ("--load-state", str(state)) if reuse else ()
     config = AnvilConfig(gas_limit=BLOCK_GAS_LIMIT, extra_args=extra)
-    with AnvilNode(config) as node, tempfile.TemporaryDirectory() as tmp:
+    node = AnvilNode(config).start(timeout=1800 if reuse else 20)  # parsing a saved million events takes minutes
+    with node, tempfile.TemporaryDirectory() as tmp:
         generator: Generator | None = None
         if reuse:
             assert state is not None

@@ -66,6 +66,10 @@ class IndexerConfig:
     creates hundreds of thousands of short-lived, acyclic objects (freed by reference counting
     anyway), and on CPython 3.11 the collector's repeated scans of them cost about 40 % of the
     time; the pause lasts one batch and the previous state is restored.
+    ``initial_range``: blocks of the first range; the ranges then grow (at most twofold a step)
+    or shrink to ``target_logs``. Start small: a first range of 2,000 blocks over a dense chain
+    read a million events in one ``eth_getLogs`` and decoded them before writing any, with
+    nothing to overlap the reading with; a sparse chain reaches long ranges in a few steps.
     ``prefetch``: ranges read ahead by a thread while a batch is written (0: read in line).
     ``max_batch_events``: a range holding more events (a dense first range, before ``target_logs``
     has sized the ranges) is written in several transactions of whole blocks with about this many
@@ -81,7 +85,7 @@ class IndexerConfig:
     confirmations: int = 0
     start_block: int = 0
     undo_window: int = 1024
-    initial_range: int = 2_000
+    initial_range: int = 1
     max_range: int = 100_000
     target_logs: int = 5_000
     header_cache: int = 10_000
