@@ -51,6 +51,9 @@ _log = logging.getLogger(__name__)
 _RELAY_SELECTOR = "0x" + keccak(text="relay()")[:4].hex()
 
 
+_SQLITE_CACHE_KIB = 128 * 1024  # page cache of the indexer's SQLite connection while it writes a batch
+
+
 def ledger_decoder() -> FastEventDecoder:
     """A decoder of the ledger's and the relay's events."""
     return FastEventDecoder(load_artifact("CustodyLedger").abi, load_artifact("CustodyRelay").abi)
@@ -66,26 +69,17 @@ class IndexerConfig:
     creates hundreds of thousands of short-lived, acyclic objects (freed by reference counting
     anyway), and on CPython 3.11 the collector's repeated scans of them cost about 40 % of the
     time; the pause lasts one batch and the previous state is restored.
-    ``initial_range``: blocks of the first range; the ranges then grow (at most twofold a step)
-    or shrink to ``target_logs``. Start small: a first range of 2,000 blocks over a dense chain
-    read a million events in one ``eth_getLogs`` and decoded them before writing any, with
-    nothing to overlap the reading with; a sparse chain reaches long ranges in a few steps.
     ``prefetch``: ranges read ahead by a thread while a batch is written (0: read in line).
     ``max_batch_events``: a range holding more events (a dense first range, before ``target_logs``
     has sized the ranges) is written in several transactions of whole blocks with about this many
     events each, which bounds the memory and WAL a transaction takes. Each costs some reloading
     and updating of rows the previous one wrote: keep it well above ``target_logs``.
-    ``sqlite_cache_mib``: page cache of the indexer's SQLite connection (allocated as used). A
-    batch inserts into indexes keyed by hashes, all over their B-trees, so it dirties pages
-    everywhere; when they do not fit, SQLite spills them to the WAL mid-transaction and may write
-    the same page again later. Indexing a million events (a 2 GB database) with 128 MiB, the WAL
-    grew past 1 GB.
     """
 
     confirmations: int = 0
     start_block: int = 0
     undo_window: int = 1024
-    initial_range: int = 1
+    initial_range: int = 2_000
     max_range: int = 100_000
     target_logs: int = 5_000
     header_cache: int = 10_000
@@ -94,7 +88,6 @@ class IndexerConfig:
     pause_gc: bool = True
     prefetch: int = 2
     max_batch_events: int = 50_000
-    sqlite_cache_mib: int = 1024
 
     def __post_init__(self) -> None:
         if self.confirmations < 0 or self.start_block < 0 or self.undo_window < 0:
@@ -320,7 +313,7 @@ class Indexer:
             if self.engine.dialect.name == "sqlite":
                 # A batch inserts into indexes keyed by hashes, all over the B-trees: with SQLite's
                 # default 2 MiB page cache most of them miss. A per-connection setting, no durability.
-                session.connection().exec_driver_sql(f"PRAGMA cache_size=-{self.config.sqlite_cache_mib * 1024}")
+                session.connection().exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
             cp = session.scalars(select(t.CheckpointRow).where(self._key()).with_for_update()).one()
             if first > cp.last_block + 1:
                 raise IndexerError(f"range {first}-{last} would leave blocks {cp.last_block + 1}-{first - 1} unindexed")

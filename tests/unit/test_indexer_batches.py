@@ -39,8 +39,7 @@ def index(engine: Engine, chain: FakeChain, **config: Any) -> int:
 
     event.listen(engine, "commit", count)
     try:
-        # by default one first range over every block (the dense first range these tests split)
-        Indexer(engine, chain, LEDGER, config=IndexerConfig(**{"initial_range": 2_000, **config})).sync_once()
+        Indexer(engine, chain, LEDGER, config=IndexerConfig(**config)).sync_once()
     finally:
         event.remove(engine, "commit", count)
     return commits
