@@ -36,11 +36,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.partner.outbox import view
 from gateway.partner.tables import SubmissionRow, WebhookDeliveryRow, WebhookRow, utcnow
+from gateway.partner.writes import serialized
 
 __all__ = ["Notifier", "WebhookSettings", "backoff", "enqueue", "sign_webhook"]
 
@@ -128,6 +129,9 @@ class Notifier:
 
     def __init__(self, sessions: sessionmaker[Session], settings: WebhookSettings | None = None) -> None:
         self._sessions = sessions
+        engine = sessions.kw.get("bind")
+        assert isinstance(engine, Engine), "the notifier needs a sessionmaker bound to an engine"
+        self._engine: Engine = engine
         self.settings = settings or WebhookSettings()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -204,7 +208,7 @@ class Notifier:
     def _claim(self, delivery_id: str) -> tuple[WebhookDeliveryRow, WebhookRow] | None:
         now = utcnow()
         until = now + dt.timedelta(seconds=self.settings.timeout + self.settings.claim_margin)
-        with self._sessions.begin() as session:
+        with serialized(self._engine), self._sessions.begin() as session:
             result = session.execute(
                 update(WebhookDeliveryRow)
                 .where(
@@ -243,7 +247,7 @@ class Notifier:
                 error = f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-        with self._sessions.begin() as session:
+        with serialized(self._engine), self._sessions.begin() as session:
             row = session.get(WebhookDeliveryRow, delivery.id)
             if row is None or row.status != "pending":
                 return

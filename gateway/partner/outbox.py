@@ -35,6 +35,7 @@ from gateway.partner.apikeys import Principal
 from gateway.partner.keyring import Keyring
 from gateway.partner.operations import LedgerCall, resolve
 from gateway.partner.tables import BatchRequestRow, SubmissionRow, utcnow
+from gateway.partner.writes import serialized
 
 __all__ = [
     "IdempotencyConflict",
@@ -210,7 +211,7 @@ class Outbox:
             data = self._encoder.encode(call.function, *call.args)
             rows.append(self._values(principal, request, request_hash_one, None, "custodial", signer, data, None))
         try:
-            with self._sessions.begin() as session:
+            with serialized(self._engine), self._sessions.begin() as session:
                 if idempotency_key is not None:
                     taken = session.scalar(
                         select(SubmissionRow.id).where(
@@ -349,7 +350,7 @@ class Outbox:
         assert principal.partner_id is not None
         values = self._values(principal, request, request_hash, key, mode, signer, data, signed)
         try:
-            with self._engine.begin() as connection:  # committed (durable) before the 202
+            with serialized(self._engine), self._engine.begin() as connection:  # durable before the 202
                 connection.execute(_INSERT, values)
         except IntegrityError:
             # a concurrent request with the same Idempotency-Key won the race

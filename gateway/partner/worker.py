@@ -48,6 +48,7 @@ from gateway.partner.abi import CallEncoder, eth_call
 from gateway.partner.keyring import Keyring, KeyringError
 from gateway.partner.notify import enqueue
 from gateway.partner.tables import LeaseRow, RelayTxRow, SubmissionRow, utcnow
+from gateway.partner.writes import serialized
 
 __all__ = ["OutboxWorker", "WorkerSettings"]
 
@@ -238,7 +239,7 @@ class OutboxWorker:
             if held.owner != self._owner and left > 0:
                 return False
         try:
-            with self._sessions.begin() as session:
+            with serialized(self._engine), self._sessions.begin() as session:
                 lease = session.get(LeaseRow, self._lease, with_for_update=True)
                 if lease is None:
                     session.add(LeaseRow(name=self._lease, owner=self._owner, expires_at=expires))
@@ -251,7 +252,7 @@ class OutboxWorker:
             return False
 
     def _release_lease(self) -> None:
-        with contextlib.suppress(Exception), self._sessions.begin() as session:
+        with contextlib.suppress(Exception), serialized(self._engine), self._sessions.begin() as session:
             lease = session.get(LeaseRow, self._lease)
             if lease is not None and lease.owner == self._owner:
                 session.delete(lease)
@@ -432,7 +433,7 @@ class OutboxWorker:
         max_fee, priority = fees
         raw = self._sign_relay_tx(nonce, data, gas, max_fee, priority)
         tx_hash = "0x" + keccak(raw).hex()
-        with self._sessions.begin() as session:
+        with serialized(self._engine), self._sessions.begin() as session:
             session.add(
                 RelayTxRow(
                     tx_hash=tx_hash, relayer=relayer, nonce=nonce, raw="0x" + raw.hex(),
@@ -522,7 +523,7 @@ class OutboxWorker:
             tx.nonce, "0x" + bytes(original["input"]).hex(), int(original["gas"]), max_fee, priority
         )
         new_hash = "0x" + keccak(raw).hex()
-        with self._sessions.begin() as session:
+        with serialized(self._engine), self._sessions.begin() as session:
             session.execute(update(RelayTxRow).where(RelayTxRow.tx_hash == tx.tx_hash).values(status="replaced"))
             session.add(
                 RelayTxRow(
@@ -557,7 +558,7 @@ class OutboxWorker:
                 segment = []
             else:
                 segment.append(_event_json(event))
-        with self._sessions.begin() as session:
+        with serialized(self._engine), self._sessions.begin() as session:
             session.execute(update(RelayTxRow).where(RelayTxRow.tx_hash == tx.tx_hash).values(status="mined"))
             session.execute(
                 update(RelayTxRow)
@@ -580,7 +581,7 @@ class OutboxWorker:
         self._on_change(ids)
 
     def _requeue_or_fail(self, tx: RelayTxRow, ids: list[str], reason: str) -> None:
-        with self._sessions.begin() as session:
+        with serialized(self._engine), self._sessions.begin() as session:
             session.execute(update(RelayTxRow).where(RelayTxRow.tx_hash == tx.tx_hash).values(status="mined"))
             for row in session.scalars(select(SubmissionRow).where(SubmissionRow.id.in_(ids))):
                 if row.attempts >= self.settings.max_attempts:
@@ -597,7 +598,7 @@ class OutboxWorker:
         self._on_change(ids)
 
     def _fail(self, errors: dict[str, dict[str, Any]]) -> None:
-        with self._sessions.begin() as session:
+        with serialized(self._engine), self._sessions.begin() as session:
             for row_id, error in errors.items():
                 session.execute(
                     update(SubmissionRow)
