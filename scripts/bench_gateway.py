@@ -6,6 +6,10 @@ gateway.stack`` against that node), onboards partners over HTTP, then measures, 
 
 - single: submissions of one custody transfer each, from several client threads;
 - batched: submissions of ``--batch`` item transfers each;
+- paced: batched submissions again, but sent at a fixed rate (``--paced-rate`` submissions/s, an
+  open loop) instead of as fast as the clients can: the accept latency of a gateway carrying a
+  given load, where the batched phase (closed loop, every client sending its next request the
+  moment the last is answered) measures the latency of a saturated gateway, which is queueing;
 - baseline: the same transfers sent straight to the ledger by ``chain_client`` (no gateway), in
   batches of the same size, in the same run.
 
@@ -159,17 +163,26 @@ def wait_all(
             return [final[i] for i in ids], done_at, cpu_at
 
 
-def run_phase(gw: Gateway, key: str, bodies: list[dict[str, Any]], threads: int) -> dict[str, Any]:
-    """Posts transfer bodies from `threads` clients; returns throughput and latencies."""
+def run_phase(
+    gw: Gateway, key: str, bodies: list[dict[str, Any]], threads: int, rate: float | None = None
+) -> dict[str, Any]:
+    """Posts transfer bodies from `threads` clients; returns throughput and latencies.
+
+    Without ``rate`` each client posts its next body as soon as the last is answered. With it,
+    body k is due ``k / rate`` seconds after the start and its latency counts from then (so a
+    client running late does not hide the wait)."""
     accept_ms: list[float] = []
     ids: list[str] = []
     lock = threading.Lock()
     headers = {"Authorization": f"Bearer {key}"}
 
-    def post(chunk: list[dict[str, Any]]) -> None:
+    def post(chunk: list[tuple[int, dict[str, Any]]]) -> None:
         with httpx.Client(base_url=gw.url, headers=headers, timeout=60) as c:
-            for body in chunk:
+            for k, body in chunk:
                 t = time.perf_counter()
+                if rate is not None:
+                    t = t0 + k / rate
+                    time.sleep(max(0.0, t - time.perf_counter()))
                 r = c.post("/v1/transfers", json=body)
                 elapsed = (time.perf_counter() - t) * 1000
                 r.raise_for_status()
@@ -178,8 +191,9 @@ def run_phase(gw: Gateway, key: str, bodies: list[dict[str, Any]], threads: int)
                     ids.append(r.json()["id"])
 
     cpu0, t0 = gw.stats.cpu_seconds(), time.perf_counter()
+    numbered = list(enumerate(bodies))
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(post, [bodies[k::threads] for k in range(threads)]))
+        list(pool.map(post, [numbered[k::threads] for k in range(threads)]))
     with httpx.Client(base_url=gw.url, headers=headers, timeout=60) as c:
         final, done_at, cpu_at = wait_all(c, ids, gw.stats)
     wall = done_at - t0
@@ -250,6 +264,8 @@ def main() -> int:
     parser.add_argument("--batched", type=int, default=6000, help="items in batched submissions")
     parser.add_argument("--batch", type=int, default=100, help="items per batched submission")
     parser.add_argument("--threads", type=int, default=8, help="client threads")
+    parser.add_argument("--paced", type=int, default=3000, help="items in paced batched submissions (0: none)")
+    parser.add_argument("--paced-rate", type=float, default=5.0, help="paced submissions per second")
     parser.add_argument("--no-indexer", action="store_true", help="run the gateway without its indexer thread")
     args = parser.parse_args()
 
@@ -262,6 +278,7 @@ def main() -> int:
             key = maker["api_key"]["key"]
             singles = register_items(gw, key, args.single, "S")
             batched = register_items(gw, key, args.batched, "B")
+            paced_items = register_items(gw, key, args.paced, "P") if args.paced else []
             single = run_phase(gw, key, [{"objects": [r], "receiver": dist["partner_id"]} for r in singles],
                                args.threads)  # fmt: skip
             bodies = [
@@ -269,6 +286,11 @@ def main() -> int:
                 for k in range(0, len(batched), args.batch)
             ]
             batch = run_phase(gw, key, bodies, args.threads)
+            paced_bodies = [
+                {"objects": paced_items[k : k + args.batch], "receiver": dist["partner_id"]}
+                for k in range(0, len(paced_items), args.batch)
+            ]
+            paced = run_phase(gw, key, paced_bodies, args.threads, args.paced_rate) if paced_bodies else None
             peak_rss = gw.stats.peak_rss_mib()
         finally:
             gw.stop()
@@ -286,6 +308,9 @@ def main() -> int:
         "confirm_p99_ms": round(max(single["confirm_p99_ms"], batch["confirm_p99_ms"]), 1),
         "single": {k: round(v, 2) for k, v in single.items()},
         "batched": {k: round(v, 2) for k, v in batch.items()},
+        "paced": {k: round(v, 2) for k, v in paced.items()} if paced else None,
+        "paced_offered_transfers_per_s": round(args.paced_rate * args.batch, 1) if paced else None,
+        "accept_p99_ms_paced": round(paced["accept_p99_ms"], 2) if paced else None,
         "gateway_peak_rss_mib": round(peak_rss, 1),
         "threads": args.threads,
         "batch": args.batch,
@@ -298,7 +323,10 @@ def main() -> int:
     print(f"| {'phase':<28} | {'items':>6} | {'items/s':>8} | {'accept p50/p99 ms':>18} | {'confirm p50/p99 ms':>19} |"
           f" {'gw CPU %':>8} |")  # fmt: skip
     print(f"|{'-' * 30}|{'-' * 8}|{'-' * 10}|{'-' * 20}|{'-' * 21}|{'-' * 10}|")
-    for name, p in (("single (1 item/submission)", single), (f"batched ({args.batch} items)", batch)):
+    phases = [("single (1 item/submission)", single), (f"batched ({args.batch} items)", batch)]
+    if paced:
+        phases.append((f"paced ({args.paced_rate:g}/s x {args.batch})", paced))
+    for name, p in phases:
         print(f"| {name:<28} | {p['items']:>6} | {p['items_per_s']:>8.1f} | "
               f"{p['accept_p50_ms']:>8.1f} / {p['accept_p99_ms']:>7.1f} | {p['confirm_p50_ms']:>8.0f} / "
               f"{p['confirm_p99_ms']:>8.0f} | {p['gateway_cpu_percent']:>8.0f} |")  # fmt: skip
