@@ -125,6 +125,16 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # exit handlers run: buffered scans are written
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # uvicorn stops serving on SIGTERM, then raises it again; without a handler that would end
+    # the process on the spot, leaving the embedded Anvil running. Stop as Ctrl-C does.
+    raise KeyboardInterrupt
+
+
 def _uvicorn(app: FastAPI) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
 
@@ -135,6 +145,7 @@ def _replica(settings: Settings, rpc_url: str) -> None:
     the first process (SIGTERM from the kernel should that one die without stopping it)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     replica = settings.model_copy(update={"run_indexer": False, "run_worker": False})
     sock = listening_socket(settings.gateway_host, settings.gateway_port)
     _uvicorn(create_app(replica, rpc_url=rpc_url)).run(sockets=[sock])
@@ -171,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/start", description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", action="store_true", help="seed a demo supply network (demo-credentials.json)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         settings = local_settings(Settings())
         _check_port_free(settings.gateway_host, settings.gateway_port)

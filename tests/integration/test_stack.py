@@ -58,8 +58,8 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
 
 
-def _stop(process: subprocess.Popen[str]) -> tuple[int, str]:
-    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+def _stop(process: subprocess.Popen[str], sig: int = signal.SIGINT) -> tuple[int, str]:
+    process.send_signal(sig)  # SIGINT: what Ctrl-C sends
     out, _ = process.communicate(timeout=30)
     return process.returncode, out
 
@@ -154,7 +154,8 @@ def _replicas(pid: int) -> list[int]:
 
 def test_several_gateway_processes_share_the_port(data_dir: Path) -> None:
     """CUSTODY_GATEWAY_WORKERS=2: a second process listens on the same port (SO_REUSEPORT), every
-    request on fresh connections is answered, and stopping the first stops the second."""
+    request on fresh connections is answered, and SIGTERM (what service managers send) to the
+    first stops the second and the node, as Ctrl-C does."""
     env = _env(data_dir, CUSTODY_GATEWAY_WORKERS="2")
     port = int(env["CUSTODY_GATEWAY_PORT"])
     process = _start(env)
@@ -171,6 +172,11 @@ def test_several_gateway_processes_share_the_port(data_dir: Path) -> None:
             with httpx.Client() as client:  # a new connection each time: the kernel spreads them
                 assert client.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
     finally:
-        code, out = _stop(process)
+        code, out = _stop(process, signal.SIGTERM)
     assert code == 0, out
+    assert "Stopped." in out
     assert not Path(f"/proc/{replica}").exists() or "zombie" in Path(f"/proc/{replica}/status").read_text().lower()
+    node_url = re.search(r"EVM node +(http://\S+)", out)
+    assert node_url is not None, out
+    with pytest.raises(NodeNotReachable):
+        rpc_call(node_url.group(1), "eth_chainId", timeout=2)
