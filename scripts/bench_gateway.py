@@ -63,32 +63,49 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class ProcStats:
-    """CPU seconds and peak RSS of a process, from /proc."""
+    """CPU seconds and peak RSS of the gateway: its process and its replicas (its children), from /proc."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.ticks = os.sysconf("SC_CLK_TCK")
 
+    def pids(self) -> list[int]:
+        pids = [self.pid]
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        return pids
+
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self.ticks  # utime + stime
+        ticks = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks / self.ticks
 
     def peak_rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """The sum of each process's peak."""
+        total = 0
+        for pid in self.pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except FileNotFoundError:
+                continue
+            total += sum(int(line.split()[1]) for line in lines if line.startswith("VmHWM:"))
+        return total / 1024
 
 
 class Gateway:
-    def __init__(self, rpc_url: str, data_dir: Path, indexer: bool = True) -> None:
+    def __init__(self, rpc_url: str, data_dir: Path, indexer: bool = True, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
         env.update(
             CUSTODY_RPC_URL=rpc_url, CUSTODY_DATA_DIR=str(data_dir), CUSTODY_GATEWAY_PORT=str(self.port),
             CUSTODY_KEYSTORE_PASSPHRASE="bench", CUSTODY_KEYSTORE_SCRYPT_N=str(2**14),
-            CUSTODY_RUN_INDEXER=str(indexer).lower(),
+            CUSTODY_RUN_INDEXER=str(indexer).lower(), CUSTODY_GATEWAY_WORKERS=str(workers),
         )  # fmt: skip
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway.stack"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -267,11 +284,12 @@ def main() -> int:
     parser.add_argument("--paced", type=int, default=3000, help="items in paced batched submissions (0: none)")
     parser.add_argument("--paced-rate", type=float, default=5.0, help="paced submissions per second")
     parser.add_argument("--no-indexer", action="store_true", help="run the gateway without its indexer thread")
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes (CUSTODY_GATEWAY_WORKERS)")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp, AnvilNode() as node:
-        gw = Gateway(node.rpc_url, Path(tmp) / "data", indexer=not args.no_indexer)
+        gw = Gateway(node.rpc_url, Path(tmp) / "data", indexer=not args.no_indexer, workers=args.workers)
         try:
             maker = onboard(gw, "Bench Maker", "manufacturer", "0614141000005")
             dist = onboard(gw, "Bench Distributor", "distributor", "0614141000029")
@@ -313,6 +331,7 @@ def main() -> int:
         "accept_p99_ms_paced": round(paced["accept_p99_ms"], 2) if paced else None,
         "gateway_peak_rss_mib": round(peak_rss, 1),
         "threads": args.threads,
+        "gateway_workers": args.workers,
         "batch": args.batch,
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
