@@ -22,9 +22,7 @@ locations the GLNs where the objects were commissioned, shipped from or received
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from sqlalchemy.orm import Session
 from gateway.audit.errors import AuditInvalidQuery, AuditNotFound
 from gateway.indexer import tables as t
 from gateway.indexer.coltypes import UtcDateTime
+from gateway.indexer.indexer import gc_paused
 
 __all__ = [
     "CHUNK",
@@ -478,25 +477,6 @@ def _root_id(session: Session, object_id: str) -> str:
     return str(found[0][0])
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Suspends Python's cyclic garbage collector for one trace (as the indexer does per batch).
-
-    A large trace allocates tens of thousands of acyclic objects (freed by reference counting
-    anyway); each of them counts towards the collector's thresholds, and a full collection in
-    the middle of a trace scans the whole heap: that made the slowest traces three times slower
-    than the median in a process holding much else.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def _trace(
     session: Session,
     object_id: str,
@@ -506,7 +486,7 @@ def _trace(
     until: dt.datetime | None,
 ) -> TraceResult:
     since, until = validate_window(max_depth, since, until)
-    with _gc_paused():
+    with gc_paused():  # as the indexer does per batch
         return _trace_unpaused(session, object_id, direction, max_depth, since, until)
 
 
