@@ -35,7 +35,7 @@ from chain_client.models import GenealogyInput, LotOutput, PartnerRole, Registra
 from chain_client.node import rpc_call
 from chain_client.signers import LocalSigner
 
-__all__ = ["Actor", "SupplyNet", "build_supply_net", "fund", "new_gln", "register_actors"]
+__all__ = ["PHASE_GAP", "Actor", "SupplyNet", "build_supply_net", "fund", "new_gln", "register_actors"]
 
 COMPANY_PREFIX = "0614141"
 PHASE_GAP = 30  # seconds of chain time between phases
