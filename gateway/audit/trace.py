@@ -487,36 +487,25 @@ def _trace(
 ) -> TraceResult:
     since, until = validate_window(max_depth, since, until)
     with gc_paused():  # as the indexer does per batch
-        return _trace_unpaused(session, object_id, direction, max_depth, since, until)
-
-
-def _trace_unpaused(
-    session: Session,
-    object_id: str,
-    direction: Direction,
-    max_depth: int | None,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-) -> TraceResult:
-    root = _root_id(session, object_id)
-    known: dict[str, Sequence[Any]] = {}
-    depths, edges = _walk(session, root, direction, max_depth, since, until, True, known)
-    objects, origins = _objects(session, depths, since, until, known)
-    # an item's lot id names a lot that need not be registered: such an edge leads nowhere
-    edges = [e for e in edges if e.source in objects and e.target in objects]
-    partner_ids, glns = _holders(session, objects, since, until)
-    partners, locations = partners_by_id(session, partner_ids), _locations(session, glns | origins)
-    return TraceResult(
-        root=root,
-        direction=direction,
-        objects=_ordered_objects(depths, objects),
-        edges=_ordered_edges(edges),
-        partners=partners,
-        locations=locations,
-        max_depth=max_depth,
-        since=since,
-        until=until,
-    )
+        root = _root_id(session, object_id)
+        known: dict[str, Sequence[Any]] = {}
+        depths, edges = _walk(session, root, direction, max_depth, since, until, True, known)
+        objects, origins = _objects(session, depths, since, until, known)
+        # an item's lot id names a lot that need not be registered: such an edge leads nowhere
+        edges = [e for e in edges if e.source in objects and e.target in objects]
+        partner_ids, glns = _holders(session, objects, since, until)
+        partners, locations = partners_by_id(session, partner_ids), _locations(session, glns | origins)
+        return TraceResult(
+            root=root,
+            direction=direction,
+            objects=_ordered_objects(depths, objects),
+            edges=_ordered_edges(edges),
+            partners=partners,
+            locations=locations,
+            max_depth=max_depth,
+            since=since,
+            until=until,
+        )
 
 
 def backward_trace(
