@@ -482,3 +482,46 @@ def test_operations_are_frozen_and_dump_to_plain_json() -> None:
 def test_dates_reach_the_ledger_as_yyyymmdd() -> None:
     item = ops.ItemIn(gtin=GTIN, serial="A1", expiry_date=dt.date(2029, 2, 28), production_date=dt.date(2024, 1, 9))
     assert item.registration("items[0]").as_abi_tuple()[2:4] == (20290228, 20240109)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"gtin": GTIN, "serial": "A1"},
+        {"gtin": GTIN13, "serial": 'A/B%C&D<E>F?G"H'},  # GTIN-13 input; every escaped character
+        {"gtin": "95012345678903", "serial": "x", "company_prefix_length": 9},
+        {"gtin": "12345670", "serial": "eight"},  # GTIN-8
+        {"gtin": GTIN, "lot": "L/1"},
+        {"gtin": GTIN, "lot": "L1", "company_prefix_length": 12},
+    ],
+)
+def test_gtin_refs_name_what_the_gs1_classes_name(ref: dict[str, Any]) -> None:
+    """ObjectRef builds SGTIN/LGTIN URNs itself (a validated GTIN's key is cached): they stay the
+    URNs of chain_client.gs1's classes, and the ids the ledger's."""
+    from chain_client import gs1
+
+    parsed = ops.ObjectRef.model_validate(ref)
+    for _ in range(2):  # uncached, then cached
+        gtin = gs1.Gtin(ref["gtin"], ref.get("company_prefix_length", gs1.DEFAULT_COMPANY_PREFIX_LENGTH))
+        expected = gs1.Sgtin(gtin, ref["serial"]) if "serial" in ref else gs1.Lgtin(gtin, ref["lot"])
+        assert parsed.urn() == expected.epc_urn
+        assert parsed.object_id() == object_id(expected.epc_urn)
+        assert parsed.object_id_bytes() == bytes.fromhex(object_id(expected.epc_urn)[2:])
+
+
+@pytest.mark.parametrize(
+    ("ref", "code", "field"),
+    [
+        ({"gtin": GTIN_BAD_CD, "serial": "A1"}, "gs1.check_digit", "objects[0].gtin"),
+        ({"gtin": GTIN, "serial": "A B"}, "gs1.charset", "objects[0].serial"),
+        ({"gtin": GTIN, "serial": "S" * 21}, "gs1.length", "objects[0].serial"),
+        ({"gtin": GTIN, "lot": ""}, "gs1.length", "objects[0].lot"),
+    ],
+)
+def test_a_bad_gtin_ref_is_refused_every_time(ref: dict[str, Any], code: str, field: str) -> None:
+    """A bad GTIN is never cached as valid: the second request naming it is refused too."""
+    op = ops.Transfer.model_validate({"objects": [ref], "receiver": 2})
+    for _ in range(2):
+        with pytest.raises(GS1Error) as caught:
+            ops.resolve(op)
+        assert (caught.value.code, caught.value.field) == (code, field)
