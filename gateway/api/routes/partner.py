@@ -19,7 +19,8 @@ from gateway.api.deps import PartnerDep, ReaderDep, ServicesDep
 from gateway.partner import operations as ops
 from gateway.partner.outbox import SubmissionView
 
-router = APIRouter(prefix="/v1", tags=["partner"])
+ENDPOINT_PREFIX = "/v1"
+router = APIRouter(prefix=ENDPOINT_PREFIX, tags=["partner"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
