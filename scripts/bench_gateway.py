@@ -16,7 +16,9 @@ gateway.stack`` against that node), onboards partners over HTTP, then measures, 
 Accept latency is measured by the clients (request to 202); confirm latency is the gateway's
 own record (``updated_at - created_at`` of confirmed submissions); a phase's throughput counts
 from its first request until every submission of it is seen final (by polling the short lists of
-pending and submitted submissions). Gateway CPU and memory come from /proc for the gateway
+pending and submitted submissions). ``accept_cpu_ms_per_submission`` is the gateway's CPU from a
+phase's first request until its last is answered, per submission: accepting them, and whatever
+the relay worker and indexer did meanwhile. Gateway CPU and memory come from /proc for the gateway
 process; ``load_average`` is the machine's (1-minute) before and after the run, since the 2
 cores may be shared. Run: ``.venv/bin/python scripts/bench_gateway.py [--json]``.
 """
@@ -211,6 +213,7 @@ def run_phase(
     numbered = list(enumerate(bodies))
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(post, [numbered[k::threads] for k in range(threads)]))
+    accept_cpu = gw.stats.cpu_seconds() - cpu0  # while accepting (the relay worker and indexer run too)
     with httpx.Client(base_url=gw.url, headers=headers, timeout=60) as c:
         final, done_at, cpu_at = wait_all(c, ids, gw.stats)
     wall = done_at - t0
@@ -233,6 +236,7 @@ def run_phase(
         "confirm_p50_ms": percentile(confirm_ms, 50),
         "confirm_p99_ms": percentile(confirm_ms, 99),
         "gateway_cpu_percent": 100 * cpu / wall,
+        "accept_cpu_ms_per_submission": 1000 * accept_cpu / len(bodies),
     }
 
 
@@ -340,17 +344,19 @@ def main() -> int:
         return 0
     print(f"Gateway end to end, {result['date']}, {result['machine']}, {args.threads} client threads\n")
     print(f"| {'phase':<28} | {'items':>6} | {'items/s':>8} | {'accept p50/p99 ms':>18} | {'confirm p50/p99 ms':>19} |"
-          f" {'gw CPU %':>8} |")  # fmt: skip
-    print(f"|{'-' * 30}|{'-' * 8}|{'-' * 10}|{'-' * 20}|{'-' * 21}|{'-' * 10}|")
+          f" {'gw CPU %':>8} | {'accept CPU ms/sub':>17} |")  # fmt: skip
+    print(f"|{'-' * 30}|{'-' * 8}|{'-' * 10}|{'-' * 20}|{'-' * 21}|{'-' * 10}|{'-' * 19}|")
     phases = [("single (1 item/submission)", single), (f"batched ({args.batch} items)", batch)]
     if paced:
         phases.append((f"paced ({args.paced_rate:g}/s x {args.batch})", paced))
     for name, p in phases:
         print(f"| {name:<28} | {p['items']:>6} | {p['items_per_s']:>8.1f} | "
               f"{p['accept_p50_ms']:>8.1f} / {p['accept_p99_ms']:>7.1f} | {p['confirm_p50_ms']:>8.0f} / "
-              f"{p['confirm_p99_ms']:>8.0f} | {p['gateway_cpu_percent']:>8.0f} |")  # fmt: skip
+              f"{p['confirm_p99_ms']:>8.0f} | {p['gateway_cpu_percent']:>8.0f} | "
+              f"{p['accept_cpu_ms_per_submission']:>17.1f} |")  # fmt: skip
     print(
         f"| {'direct to chain (baseline)':<28} | {args.batched:>6} | {direct:>8.1f} | {'':>18} | {'':>19} | {'':>8} |"
+        f" {'':>17} |"
     )
     load = f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
     print(f"\ngateway peak RSS {peak_rss:.0f} MiB; {load}")
