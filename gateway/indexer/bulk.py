@@ -1,4 +1,4 @@
-"""Bulk INSERT through the driver's ``executemany``, without SQLAlchemy's per-row parameter work.
+"""Bulk INSERT and UPDATE through the driver's ``executemany``, without SQLAlchemy's per-row parameter work.
 
 SQLAlchemy's executemany builds a parameter dict per row and runs every column's bind processor
 on it, which costs more than SQLite's own insert for the narrow rows the indexer writes by the
@@ -6,6 +6,8 @@ hundred thousand. Here the statement is compiled once per (dialect, table, colum
 processors are looked up once (only the columns that have one run anything), and rows go to the
 driver as tuples (or dicts, for drivers with named parameters). The SQL and the conversions
 are SQLAlchemy's own, so the stored values are exactly what a Core ``insert()`` would store.
+:func:`bulk_execute` does the same for any statement with named bind parameters (the updates of
+a batch: changed objects, closed containments), its processors taken from the bound types.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Dialect, Table, insert
+from sqlalchemy import ClauseElement, Connection, Dialect, Table, insert
+from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["bulk_insert"]
+__all__ = ["bulk_execute", "bulk_insert"]
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,33 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Plan:
     return plan
 
 
+def _statement_plan(dialect: Dialect, name: str, statement: ClauseElement) -> _Plan:
+    plans = _PLANS.setdefault(dialect, {})
+    key = ("statement " + name, ())
+    plan = plans.get(key)
+    if plan is None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        keys = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        processors = tuple(compiled.binds[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys)
+        plan = plans[key] = _Plan(compiled.string, keys, processors, compiled.positional)
+    return plan
+
+
 def bulk_insert(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Inserts ``rows`` (dicts with the same keys, all of them columns of ``table``) into ``table``."""
     if not rows:
         return
-    plan = _plan(connection.dialect, table, tuple(rows[0]))
+    _run(connection, _plan(connection.dialect, table, tuple(rows[0])), rows)
+
+
+def bulk_execute(connection: Connection, name: str, statement: ClauseElement, rows: Sequence[dict[str, Any]]) -> None:
+    """Runs ``statement`` once per row (dicts keyed by its bind parameter names); ``name`` identifies
+    the statement in the plan cache (one statement per name)."""
+    if rows:
+        _run(connection, _statement_plan(connection.dialect, name, statement), rows)
+
+
+def _run(connection: Connection, plan: _Plan, rows: Sequence[dict[str, Any]]) -> None:
     converters = [(i, p) for i, p in enumerate(plan.processors) if p is not None]
     params: list[Any] = []
     for row in rows:

@@ -73,12 +73,12 @@ def undo_after(session: Session, fork_block: int) -> int:
     for table_name, key, before in entries:
         earliest.setdefault((table_name, key), before)
     objects = [
-        {"object_id": key, **decode_undo(before, ObjectState.TIME_COLUMNS)}
+        {"object_id": key, **decode_undo(before, ObjectState)}
         for (table_name, key), before in earliest.items()
         if table_name == "idx_objects"
     ]
     partners = [
-        {"partner_id": int(key), **decode_undo(before, PartnerState.TIME_COLUMNS)}
+        {"partner_id": int(key), **decode_undo(before, PartnerState)}
         for (table_name, key), before in earliest.items()
         if table_name == "idx_partners"
     ]

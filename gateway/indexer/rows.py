@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Table, Update, bindparam, update
 from sqlalchemy.orm import Session
 
 from gateway.indexer import tables as t
-from gateway.indexer.bulk import bulk_insert
+from gateway.indexer.bulk import bulk_execute, bulk_insert
 
 __all__ = ["RowBuffer"]
 
@@ -75,20 +75,31 @@ class RowBuffer:
             (t.GenealogyEdgeRow, self.genealogy_edges),
         ):
             bulk_insert(session.connection(), t.table_of(model), rows)
-        if self.account_closures:
-            accounts = t.table_of(t.PartnerAccountRow)
-            statement = (
-                update(accounts)
-                .where(accounts.c.account == bindparam("b_account"), accounts.c.removed_block.is_(None))
-                .values({c: bindparam(c) for c in ("removed_block", "removed_log_index", "removed_tx", "removed_at")})
-            )
-            session.connection().execute(statement, self.account_closures)
-        if self.containment_closures:
-            containment = t.table_of(t.ContainmentRow)
-            columns = ("unpacked_block", "unpacked_log_index", "unpacked_tx", "unpacked_by", "unpacked_at")
-            statement = (
-                update(containment)
-                .where(containment.c.child_id == bindparam("b_child"), containment.c.unpacked_block.is_(None))
-                .values({c: bindparam(c) for c in columns})
-            )
-            session.connection().execute(statement, self.containment_closures)
+        connection = session.connection()
+        bulk_execute(connection, "close idx_partner_accounts", _CLOSE_ACCOUNT, self.account_closures)
+        bulk_execute(connection, "close idx_containment", _CLOSE_CONTAINMENT, self.containment_closures)
+
+
+def _closing(table: Table, key: str, key_param: str, closed: str, columns: tuple[str, ...]) -> Update:
+    """``UPDATE table SET columns WHERE key = :key_param AND closed IS NULL``, for executemany."""
+    return (
+        update(table)
+        .where(table.c[key] == bindparam(key_param), table.c[closed].is_(None))
+        .values({c: bindparam(c) for c in columns})
+    )
+
+
+_CLOSE_ACCOUNT = _closing(
+    t.table_of(t.PartnerAccountRow),
+    "account",
+    "b_account",
+    "removed_block",
+    ("removed_block", "removed_log_index", "removed_tx", "removed_at"),
+)
+_CLOSE_CONTAINMENT = _closing(
+    t.table_of(t.ContainmentRow),
+    "child_id",
+    "b_child",
+    "unpacked_block",
+    ("unpacked_block", "unpacked_log_index", "unpacked_tx", "unpacked_by", "unpacked_at"),
+)

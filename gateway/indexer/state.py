@@ -19,10 +19,10 @@ from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from sqlalchemy import Table, Update, bindparam, func, select, update
+from sqlalchemy import Connection, Table, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from gateway.indexer.bulk import bulk_insert
+from gateway.indexer.bulk import bulk_execute, bulk_insert
 from gateway.indexer.errors import InconsistentEvents
 from gateway.indexer.tables import ObjectRow, PartnerRow, ShipmentRow, table_of
 
@@ -36,17 +36,22 @@ def _chunks(items: list[str]) -> Iterator[list[str]]:
         yield items[start : start + _CHUNK]
 
 
-def encode_undo(values: dict[str, Any], time_columns: Iterable[str]) -> dict[str, Any]:
-    """Mutable column values as JSON (datetimes as Unix seconds)."""
-    for column in time_columns:
-        if values[column] is not None:
-            values[column] = int(values[column].timestamp())
+def encode_undo(state: ObjectState | PartnerState) -> list[Any]:
+    """The row's mutable column values, in ``MUTABLE`` order, as a JSON list (datetimes as Unix seconds).
+
+    A list rather than an object keyed by column: a long catch-up writes an entry for about every
+    event, and the list is half the text to serialise and store."""
+    values = list(state.mutable_values())
+    for i in state.TIME_INDEXES:
+        if values[i] is not None:
+            values[i] = int(values[i].timestamp())
     return values
 
 
-def decode_undo(values: dict[str, Any], time_columns: Iterable[str]) -> dict[str, Any]:
-    out = dict(values)
-    for column in time_columns:
+def decode_undo(before: list[Any] | dict[str, Any], cls: type[ObjectState] | type[PartnerState]) -> dict[str, Any]:
+    """The column values an undo entry saved (a list, or the object keyed by column of older entries)."""
+    out = dict(zip(cls.MUTABLE, before, strict=True)) if isinstance(before, list) else dict(before)
+    for column in cls.TIME_COLUMNS:
         if out.get(column) is not None:
             out[column] = dt.datetime.fromtimestamp(out[column], dt.UTC)
     return out
@@ -69,6 +74,7 @@ class ObjectState:
         "last_event_at",
     )
     TIME_COLUMNS: ClassVar[tuple[str, ...]] = ("last_event_at",)
+    TIME_INDEXES: ClassVar[tuple[int, ...]] = (9,)  # of TIME_COLUMNS in MUTABLE
 
     object_id: str
     kind: str
@@ -108,6 +114,9 @@ class ObjectState:
     def mutable(self) -> dict[str, Any]:
         return dict(zip(self.MUTABLE, _OBJECT_MUTABLE(self), strict=True))
 
+    def mutable_values(self) -> tuple[Any, ...]:
+        return _OBJECT_MUTABLE(self)
+
 
 _OBJECT_MUTABLE = attrgetter(*ObjectState.MUTABLE)
 _OBJECT_FIELDS = tuple(f.name for f in fields(ObjectState))
@@ -120,6 +129,7 @@ _SELECT_OBJECTS = select(*(_OBJECTS.c[name] for name in _OBJECT_FIELDS))  # Core
 class PartnerState:
     MUTABLE: ClassVar[tuple[str, ...]] = ("active", "status_changed_block", "status_changed_at")
     TIME_COLUMNS: ClassVar[tuple[str, ...]] = ("status_changed_at",)
+    TIME_INDEXES: ClassVar[tuple[int, ...]] = (2,)  # of TIME_COLUMNS in MUTABLE
 
     partner_id: int
     name: str
@@ -142,6 +152,9 @@ class PartnerState:
     def mutable(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.MUTABLE}
 
+    def mutable_values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.MUTABLE)
+
 
 @dataclass(frozen=True, slots=True)
 class ShipmentInfo:
@@ -163,6 +176,7 @@ class WorkingSet:
         self._missing: set[str] = set()
         self._new_objects: set[str] = set()
         self._dirty_objects: set[str] = set()
+        self._loaded_values: dict[str, tuple[Any, ...]] = {}  # mutable values of a dirty object before the batch
         self._by_root: dict[str, set[str]] = {}
         self._children: dict[str, set[str]] = {}  # parent_id -> the loaded objects packed directly in it
         self._complete_roots: set[str] = set()
@@ -246,7 +260,9 @@ class WorkingSet:
     def touch(self, state: ObjectState, block: int, at: dt.datetime) -> None:
         """Call before changing ``state`` for an event of ``block``: saves undo, marks it for writing."""
         self._save_undo("idx_objects", state.object_id, state.registered_block, block, state)
-        self._dirty_objects.add(state.object_id)
+        if state.object_id not in self._dirty_objects:
+            self._dirty_objects.add(state.object_id)
+            self._loaded_values[state.object_id] = _OBJECT_MUTABLE(state)
         state.last_event_block = block
         state.last_event_at = at
 
@@ -290,7 +306,7 @@ class WorkingSet:
                     "block_number": block,
                     "table_name": table,
                     "row_key": key,
-                    "before": encode_undo(state.mutable(), state.TIME_COLUMNS),
+                    "before": encode_undo(state),
                 }
             )
 
@@ -330,15 +346,34 @@ class WorkingSet:
         connection = self.session.connection()
         objects, partners = table_of(ObjectRow), table_of(PartnerRow)
         bulk_insert(connection, objects, [self._objects[i].row() for i in self._new_objects])
-        changed = [{"b_key": i, **self._objects[i].mutable()} for i in self._dirty_objects - self._new_objects]
-        if changed:
-            connection.execute(_update_by_key(objects, "object_id", ObjectState.MUTABLE), changed)
+        self._update_objects(connection)
         bulk_insert(connection, partners, [self._partners[i].row() for i in self._new_partners])
         changed = [{"b_key": i, **self._partners[i].mutable()} for i in self._dirty_partners - self._new_partners]
         if changed:
             connection.execute(_update_by_key(partners, "partner_id", PartnerState.MUTABLE), changed)
 
+    def _update_objects(self, connection: Connection) -> None:
+        """Updates changed objects, setting only the columns that changed: SQLite rewrites the entries of
+        every index on a column in the SET list, changed or not, and most events change two or three
+        of the ten mutable columns (one statement per set of changed columns; there are few)."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for i in self._dirty_objects - self._new_objects:
+            now = _OBJECT_MUTABLE(self._objects[i])
+            changed = [
+                (c, v) for c, old, v in zip(ObjectState.MUTABLE, self._loaded_values[i], now, strict=True) if old != v
+            ]
+            if changed:
+                groups.setdefault(tuple(c for c, _ in changed), []).append({"b_key": i, **dict(changed)})
+        for columns, rows in groups.items():
+            statement = _OBJECT_UPDATES.get(columns)
+            if statement is None:
+                statement = _OBJECT_UPDATES[columns] = _update_by_key(_OBJECTS, "object_id", columns)
+            bulk_execute(connection, "update idx_objects " + " ".join(columns), statement, rows)
+
 
 def _update_by_key(table: Table, key: str, columns: Iterable[str]) -> Update:
     """``UPDATE table SET columns WHERE key = :b_key``, for executemany."""
     return update(table).where(table.c[key] == bindparam("b_key")).values({c: bindparam(c) for c in columns})
+
+
+_OBJECT_UPDATES: dict[tuple[str, ...], Update] = {}
