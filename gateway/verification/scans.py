@@ -8,10 +8,17 @@ Scans are buffered in memory and written in batches (:meth:`ScanLog.flush`, ever
 from a daemon thread), so a verification costs no database write. Signals come from the recent
 scans of the same serial (:meth:`ScanLog.observe`), kept in memory: read from the database the
 first time this process sees the serial, then this process's own scans as they come, topped up
-with the scans stored since (other replicas') once the history is ``reload_after`` seconds old —
-by the flush thread after its next flush, so a verification never waits for the database or for
-a flush in progress. With several gateway replicas, each sees the others' scans once they are flushed and
-it has reloaded.
+by the flush thread with the scans other replicas stored since (:meth:`ScanLog.refresh`), so a
+verification never waits for the database or for a flush in progress:
+
+- on SQLite, row ids follow commit order (one writer at a time takes them inside its write
+  transaction), so the flush thread reads each new row once, by id, after the last one it read,
+  and adds it to the history of its serial if one is in memory;
+- on other databases ids are taken before commit and can become visible out of order, so a
+  history ``reload_after`` seconds old is re-read by time, with an overlap of ``RELOAD_OVERLAP``.
+
+With several gateway replicas, each sees the others' scans once they are flushed and it has
+refreshed.
 
 Signals (each makes the verification ``suspect``):
 
@@ -37,8 +44,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy import Engine, bindparam, func, insert, select
 
+from gateway.indexer.bulk import bulk_insert
 from gateway.indexer.tables import table_of
 from gateway.partner.operations import InvalidInput
 from gateway.verification.tables import SuspectReportRow, VerificationScanRow
@@ -73,6 +81,16 @@ _HISTORY_Q = (
     .order_by(_SCANS.c.scanned_at.desc())
     .limit(_HISTORY_LIMIT)
 )
+_TAIL_BATCH = 20_000
+_TAIL_Q = (
+    select(
+        _SCANS.c.id, _SCANS.c.gtin, _SCANS.c.serial, _SCANS.c.scanned_at, _SCANS.c.country, _SCANS.c.latitude,
+        _SCANS.c.longitude, _SCANS.c.verdict,
+    )
+    .where(_SCANS.c.id > bindparam("after"))
+    .order_by(_SCANS.c.id)
+    .limit(_TAIL_BATCH)
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +231,12 @@ class ScanLog:
         self._flush_lock = threading.Lock()
         self._histories: dict[tuple[str, str], ScanHistory] = {}
         self._stale: set[tuple[str, str]] = set()  # histories for the flush thread to reload
+        self._follow_ids = engine.dialect.name == "sqlite"
+        # SQLite: the last scan id the flush thread has read (None: to be read, see follow())
+        self._tail_after: int | None = None
+        if self._follow_ids:
+            with contextlib.suppress(Exception):  # a database not reachable yet: follow() will read it
+                self._tail_after = self._max_id()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(flush_interval,), daemon=True, name="scan-flush")
         self._thread.start()
@@ -269,7 +293,7 @@ class ScanLog:
             if len(self._histories) >= self.max_serials:
                 self._histories.clear()
             self._histories[key] = entry
-        elif time.monotonic() - entry.loaded_at >= self.reload_after:
+        elif not self._follow_ids and time.monotonic() - entry.loaded_at >= self.reload_after:
             self._stale.add(key)
         return entry
 
@@ -297,6 +321,45 @@ class ScanLog:
             country = row["country"]
             place = None if country is None else Place(country, row["latitude"], row["longitude"]).key
             history.add(row["scanned_at"], place, dispensed=row["verdict"] == Verdict.DISPENSED.value)
+
+    def refresh(self) -> int:
+        """Adds other replicas' stored scans to the histories in memory (see the module's notes);
+        returns how many rows (SQLite) or histories (other databases) it read."""
+        return self.follow() if self._follow_ids else self.reload_stale()
+
+    def follow(self) -> int:
+        """SQLite: reads the scans stored since the last one read, by id, once each, and adds each
+        to its serial's history when one is in memory (this process's own scans are in them
+        already and count once). Returns the rows read."""
+        if self._tail_after is None:
+            # scans stored before now are in no history: the histories in memory, possibly made
+            # before some of them were stored, are dropped and read again on their next sight
+            self._tail_after = self._max_id()
+            with self._lock:
+                self._histories.clear()
+            return 0
+        read = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(_TAIL_Q, {"after": self._tail_after}).all()
+            if not rows:
+                return read
+            read += len(rows)
+            self._tail_after = rows[-1].id
+            histories = self._histories
+            with self._lock:
+                for row in rows:
+                    entry = histories.get((row.gtin, row.serial))
+                    if entry is None:
+                        continue
+                    place = None if row.country is None else Place(row.country, row.latitude, row.longitude).key
+                    entry.add(_aware(row.scanned_at), place, dispensed=row.verdict == Verdict.DISPENSED.value)
+            if len(rows) < _TAIL_BATCH:
+                return read
+
+    def _max_id(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(_SCANS.c.id), 0))).scalar_one())
 
     def reload_stale(self, limit: int = 2000) -> int:
         """Tops up the histories found stale with the scans stored since their last read (other
@@ -330,7 +393,7 @@ class ScanLog:
                 return 0
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(insert(_SCANS), batch)
+                    bulk_insert(conn, _SCANS, batch)
             except Exception:
                 with self._lock:  # keep them for the next flush rather than lose them
                     self._pending[:0] = batch
@@ -344,7 +407,7 @@ class ScanLog:
         while not self._stop.wait(interval):
             try:
                 self.flush()
-                self.reload_stale()
+                self.refresh()
             except Exception:  # the database may be briefly locked or gone at shutdown; retry later
                 continue
 

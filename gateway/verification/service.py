@@ -11,7 +11,9 @@ import datetime as dt
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import Engine
 
 from chain_client import gs1
@@ -22,11 +24,9 @@ from gateway.verification.records import GtinFacts, Lookup, RecordStore
 from gateway.verification.scans import Place, ScanLog, SignalSettings
 from gateway.verification.verdict import (
     MESSAGES,
-    ChecksPublic,
     Decision,
     ItemRecord,
     LabelQuery,
-    ProductPublic,
     Verdict,
     VerificationPublic,
     decide,
@@ -66,9 +66,21 @@ def parse_label(gtin: str, serial: str, lot: str | None = None, expiry: str | No
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    public: VerificationPublic
+    """A verification's result. ``answer`` is the public answer as plain values, in the field
+    order of :class:`VerificationPublic`: the hot path serialises it directly (:meth:`json`),
+    the other paths take the validated model (:attr:`public`)."""
+
+    answer: dict[str, Any]
     decision: Decision
     gtin_known: bool
+
+    @property
+    def public(self) -> VerificationPublic:
+        return VerificationPublic.model_validate(self.answer)
+
+    def json(self) -> bytes:
+        """The public answer's JSON, byte for byte what ``public.model_dump_json()`` gives (tested)."""
+        return to_json(self.answer)
 
 
 class VerificationService:
@@ -132,26 +144,26 @@ class VerificationService:
             channel=channel,
             now=now,
         )
-        # model_construct: every value is built here with its declared type, and validating three
-        # models again would cost a fifth of a verification (tests validate the answers)
-        public = VerificationPublic.model_construct(
-            verdict=decision.verdict,
-            message=MESSAGES[decision.verdict],
-            product=_product(label, record, facts, decision),
-            checks=ChecksPublic.model_construct(
-                gtin_known=facts.known,
-                serial_registered=record is not None and serial is not None,
-                lot=decision.lot,
-                expiry=decision.expiry,
-                status=None if record is None else record.own_status.lower(),
-                expired_by_date=decision.expired_by_date,
-            ),
-            suspect=bool(signals),
-            signals=signals,
-            checked_at=now,
-            data_as_of_block=lookup.as_of_block,
-        )
-        return Outcome(public, decision, facts.known)
+        # plain values rather than models: building three models cost half a verification, and
+        # their JSON is the same (tests validate the answers against VerificationPublic)
+        answer = {
+            "verdict": decision.verdict,
+            "message": MESSAGES[decision.verdict],
+            "product": _product(label, record, facts, decision),
+            "checks": {
+                "gtin_known": facts.known,
+                "serial_registered": record is not None and serial is not None,
+                "lot": decision.lot,
+                "expiry": decision.expiry,
+                "status": None if record is None else record.own_status.lower(),
+                "expired_by_date": decision.expired_by_date,
+            },
+            "suspect": bool(signals),
+            "signals": signals,
+            "checked_at": now,
+            "data_as_of_block": lookup.as_of_block,
+        }
+        return Outcome(answer, decision, facts.known)
 
     # ------------------------------------------------------------------ DSCSA
 
@@ -168,27 +180,27 @@ class VerificationService:
             request,
             outcome.decision,
             outcome.gtin_known,
-            outcome.public.suspect,
+            outcome.answer["suspect"],
             responder_gln=self.settings.dscsa_responder_gln,
             responder_name="Chain of Custody Network",
-            as_of_block=outcome.public.data_as_of_block,
-            now=outcome.public.checked_at,
+            as_of_block=outcome.answer["data_as_of_block"],
+            now=outcome.answer["checked_at"],
         )
 
 
 def _product(
     label: LabelQuery, record: ItemRecord | None, facts: GtinFacts, decision: Decision
-) -> ProductPublic | None:
-    """What the answer says about the product: nothing for an unknown serial (it would lend a
-    fake the real product's name), and not the recorded lot/expiry on a mismatch (it would
-    teach a counterfeiter the right label)."""
+) -> dict[str, Any] | None:
+    """What the answer says about the product (the fields of ProductPublic): nothing for an
+    unknown serial (it would lend a fake the real product's name), and not the recorded
+    lot/expiry on a mismatch (it would teach a counterfeiter the right label)."""
     if record is None:
         return None
     show_record = decision.verdict is not Verdict.MISMATCH
-    return ProductPublic.model_construct(
-        gtin=label.gtin,
-        product_name=facts.product_name,
-        lot=record.lot if show_record else None,
-        expiry=record.expiry if show_record else None,
-        manufacturer=facts.manufacturer,
-    )
+    return {
+        "gtin": label.gtin,
+        "product_name": facts.product_name,
+        "lot": record.lot if show_record else None,
+        "expiry": record.expiry if show_record else None,
+        "manufacturer": facts.manufacturer,
+    }

@@ -202,24 +202,55 @@ def test_scans_are_batched_and_signals_see_flushed_and_pending_scans(engine: Eng
     ]  # fmt: skip
 
 
-def test_histories_are_reloaded_by_the_flush_thread_not_by_a_verification(engine: Engine, scans: ScanLog) -> None:
-    """Another replica's scans (rows in the table) reach a history the flush thread reloads; a
-    verification answers from memory meanwhile; a scan both buffered and stored counts once."""
-    key = (GTIN, "S5")
-    assert _observe(scans, "S5", Place("DE")) == []  # first sight: read from the database
+def _store_scans(engine: Engine, serial: str, countries: tuple[str, ...]) -> None:
+    """Scans stored by another replica."""
     with engine.begin() as conn:
         conn.execute(insert(table_of(VerificationScanRow)), [
-            {"gtin": GTIN, "serial": "S5", "verdict": "authentic", "suspect": False, "signals": [], "channel": "api",
-             "scanned_at": dt.datetime.now(dt.UTC), "country": c} for c in ("FR", "US")
+            {"gtin": GTIN, "serial": serial, "verdict": "authentic", "suspect": False, "signals": [], "channel": "api",
+             "scanned_at": dt.datetime.now(dt.UTC), "country": c} for c in countries
         ])  # fmt: skip
-    assert _observe(scans, "S5", Place("DE")) == []  # stale (reload_after=0) but not re-read here
+
+
+def test_histories_are_refreshed_by_the_flush_thread_not_by_a_verification(engine: Engine, scans: ScanLog) -> None:
+    """Another replica's scans (rows in the table) reach a history when the flush thread
+    refreshes; a verification answers from memory meanwhile; a scan both buffered and stored
+    counts once."""
+    key = (GTIN, "S5")
+    assert _observe(scans, "S5", Place("DE")) == []  # first sight: read from the database
+    _store_scans(engine, "S5", ("FR", "US"))
+    assert _observe(scans, "S5", Place("DE")) == []  # (stale on PostgreSQL: reload_after=0) not re-read here
     assert scans.is_warm(*key)
-    assert scans.reload_stale() == 1 and scans.reload_stale() == 0
+    assert len(scans._histories[key].times) == 2
+    assert scans.refresh() > 0 and scans.refresh() == 0
     assert len(scans._histories[key].times) == 4  # two stored, two buffered
     assert _observe(scans, "S5", Place("DE")) == ["many_places"]
     assert scans.flush() == 3
-    assert scans.reload_stale() == 1
+    scans.refresh()
     assert len(scans._histories[key].times) == 5  # all stored now, none twice
+
+
+def test_sqlite_reads_each_new_scan_once_by_id(engine: Engine, scans: ScanLog) -> None:
+    """On SQLite the flush thread follows the table by id: each row is read once, rows of serials
+    not in memory are skipped (read on first sight), and the rows stored before the log started
+    are only read on first sight."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL reloads histories by time (ids are not in commit order)")
+    _store_scans(engine, "S6", ("FR",))  # stored before the tail moved: first sight reads it
+    assert scans.refresh() == 1  # (read by the tail, no history yet)
+    _store_scans(engine, "S7", ("FR", "US"))
+    assert scans.refresh() == 2 and scans.refresh() == 0
+    assert not scans.is_warm(GTIN, "S7")
+    assert _observe(scans, "S7", Place("DE")) == ["many_places"]  # first sight: FR and US read, and DE
+    assert len(scans._histories[(GTIN, "S7")].times) == 3
+    _store_scans(engine, "S7", ("IT",))
+    assert scans.refresh() == 1
+    assert len(scans._histories[(GTIN, "S7")].times) == 4
+    fresh = ScanLog(engine, SignalSettings(clone_places=2), flush_interval=3600)
+    try:
+        assert fresh.refresh() == 0  # starts after the rows already stored
+        assert _observe(fresh, "S6", None) == [] and len(fresh._histories[(GTIN, "S6")].times) == 2
+    finally:
+        fresh.close()
 
 
 def test_flush_thread_writes_without_being_asked(engine: Engine) -> None:

@@ -147,7 +147,7 @@ async def verify_query(
         raise ProblemError(422, "request.invalid", "Invalid request", detail, errors=missing)
     label = parse_label(gtin, serial, query.get("lot"), query.get("expiry"))
     outcome = await run_verification(service, label, query.get("place"), "api")
-    return outcome.public.model_dump_json().encode()
+    return outcome.json()
 
 
 class VerifyIn(BaseModel):
