@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,112 +165,153 @@ def setup(gw: GatewayProcess, n: int) -> list[str]:
     return serials
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, check: bytes) -> bool:
-    """Sends one request and reads its answer; whether it is a 200 containing ``check``."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    body = await reader.readexactly(length)
-    return head.startswith(b"HTTP/1.1 200") and check in body
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection of the load generator: sends a request, parses the
+    answer's head and Content-Length as bytes arrive, then asks ``next_request`` for the next one.
+    A protocol rather than streams: a coroutine and two stream reads per request cost the load
+    generator more CPU than the server's answer, on cores it shares with the server."""
+
+    def __init__(self, check: bytes, on_answer: Callable[[_Connection, bool], None]) -> None:
+        self.check = check
+        self.on_answer = on_answer
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.sent_at = 0.0
+        self.due = 0.0
+        self.connected = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport
+        self.connected.set_result(None)
+
+    def send(self, request: bytes) -> None:
+        assert self.transport is not None
+        self.sent_at = time.perf_counter()
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end]
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if len(self.buffer) < end + 4 + length:
+            return
+        body = self.buffer[end + 4 : end + 4 + length]
+        self.buffer = self.buffer[end + 4 + length :]
+        self.on_answer(self, head.startswith(b"HTTP/1.1 200") and self.check in body)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
-async def _client(
-    host: str, port: int, requests: list[bytes], check: bytes, stop_at: float, latencies: list[float]
-) -> int:
-    """One keep-alive connection sending ``requests`` round-robin until ``stop_at``; returns errors."""
-    reader, writer = await asyncio.open_connection(host, port)
-    errors = 0
-    i = random.randrange(len(requests))
-    try:
-        while time.perf_counter() < stop_at:
-            start = time.perf_counter()
-            ok = await _exchange(reader, writer, requests[i % len(requests)], check)
-            i += 1
-            latencies.append((time.perf_counter() - start) * 1000)
-            errors += not ok
-    finally:
-        writer.close()
-    return errors
-
-
-async def _level(
-    host: str, port: int, requests: list[bytes], check: bytes, clients: int, seconds: float
-) -> dict[str, Any]:
-    latencies: list[float] = []
-    start = time.perf_counter()
-    errors = await asyncio.gather(
-        *(_client(host, port, requests, check, start + seconds, latencies) for _ in range(clients))
-    )
-    wall = time.perf_counter() - start
-    return {
-        "clients": clients,
-        "requests": len(latencies),
-        "per_s": len(latencies) / wall,
-        "p50_ms": percentile(latencies, 50),
-        "p99_ms": percentile(latencies, 99),
-        "errors": sum(errors),
-    }
-
-
-async def _paced_client(
+def _run_level(
     host: str,
     port: int,
     requests: list[bytes],
     check: bytes,
-    start: float,
-    interval: float,
-    stop_at: float,
-    latencies: list[float],
-) -> int:
-    """One keep-alive connection sending a request every ``interval`` seconds from ``start`` (open
-    loop). A request's latency counts from when it was due, not from when it could be sent: a
-    server that falls behind pays for the whole queue (no coordinated omission)."""
-    reader, writer = await asyncio.open_connection(host, port)
-    errors = 0
-    i = random.randrange(len(requests))
-    due = start
-    try:
-        while due < stop_at:
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            ok = await _exchange(reader, writer, requests[i % len(requests)], check)
-            i += 1
-            latencies.append((time.perf_counter() - due) * 1000)
-            errors += not ok
-            due += interval
-    finally:
-        writer.close()
-    return errors
-
-
-async def _paced_level(
-    host: str, port: int, requests: list[bytes], check: bytes, clients: int, rate: float, seconds: float
+    clients: int,
+    seconds: float,
+    rate: float | None = None,
 ) -> dict[str, Any]:
-    """``clients`` connections offering ``rate`` requests/s in all, evenly spread."""
+    """``clients`` connections for ``seconds``: closed loop (the next request when the answer
+    arrives) or, with ``rate``, open loop (each connection sends every ``clients / rate`` seconds;
+    a request's latency counts from when it was due, so a server that falls behind pays for the
+    whole queue: no coordinated omission). Runs on uvloop when installed, like the server."""
+    loop = _new_loop()
+    try:
+        return loop.run_until_complete(_level(host, port, requests, check, clients, seconds, rate))
+    finally:
+        loop.close()
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is in the lock file
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+async def _level(
+    host: str, port: int, requests: list[bytes], check: bytes, clients: int, seconds: float, rate: float | None
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
     latencies: list[float] = []
-    interval = clients / rate
-    start = time.perf_counter() + 0.2
+    errors = 0
+    interval = 0.0 if rate is None else clients / rate
+    start = time.perf_counter() + (0.2 if rate is not None else 0.0)
     stop_at = start + seconds
-    errors = await asyncio.gather(
-        *(
-            _paced_client(host, port, requests, check, start + interval * k / clients, interval, stop_at, latencies)
-            for k in range(clients)
-        )
-    )
+    order = random.Random(1)
+    done = loop.create_future()
+    active = clients
+
+    def finish(conn: _Connection) -> None:
+        nonlocal active
+        assert conn.transport is not None
+        conn.transport.close()
+        active -= 1
+        if active == 0 and not done.done():
+            done.set_result(None)
+
+    def send_next(conn: _Connection) -> None:
+        if conn.due >= stop_at:
+            finish(conn)
+            return
+        conn.send(requests[order.randrange(len(requests))])
+
+    def on_answer(conn: _Connection, ok: bool) -> None:
+        nonlocal errors
+        now = time.perf_counter()
+        errors += not ok
+        if rate is None:
+            latencies.append((now - conn.sent_at) * 1000)
+            conn.due = now
+            send_next(conn)
+            return
+        latencies.append((now - conn.due) * 1000)
+        conn.due += interval
+        delay = conn.due - time.perf_counter()
+        if conn.due >= stop_at:
+            finish(conn)
+        elif delay > 0:
+            loop.call_later(delay, send_next, conn)
+        else:
+            send_next(conn)
+
+    conns = []
+    for _ in range(clients):
+        _, conn = await loop.create_connection(lambda: _Connection(check, on_answer), host, port)
+        await conn.connected
+        conns.append(conn)
+    start = max(start, time.perf_counter())
+    stop_at = start + seconds
+    for k, conn in enumerate(conns):
+        if rate is None:
+            conn.due = start
+            send_next(conn)
+        else:
+            conn.due = start + interval * k / clients
+            loop.call_at(loop.time() + (conn.due - time.perf_counter()), send_next, conn)
+    await done
     wall = time.perf_counter() - start
-    return {
+    result: dict[str, Any] = {
         "clients": clients,
-        "offered_per_s": rate,
         "requests": len(latencies),
         "per_s": len(latencies) / wall,
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
-        "errors": sum(errors),
+        "errors": errors,
     }
+    if rate is not None:
+        result["offered_per_s"] = rate
+    return result
 
 
 def verify_requests(port: int, serials: list[str]) -> list[bytes]:
@@ -323,19 +365,13 @@ def main() -> int:
             calls: dict[int, dict[str, Any]] = {}
             for clients in LEVELS:
                 cpu0, t0 = gw.cpu_seconds(), time.perf_counter()
-                verify[clients] = asyncio.run(
-                    _level("127.0.0.1", gw.port, verify_reqs, b'"verdict":"authentic"', clients, args.seconds)
+                verify[clients] = _run_level(
+                    "127.0.0.1", gw.port, verify_reqs, b'"verdict":"authentic"', clients, args.seconds
                 )
                 verify[clients]["gateway_cpu_percent"] = 100 * (gw.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
-                calls[clients] = asyncio.run(
-                    _level(node_host, int(node_port), call_reqs, b'"result"', clients, args.seconds)
-                )
-            paced = asyncio.run(
-                _paced_level("127.0.0.1", gw.port, verify_reqs, b'"verdict":"authentic"', 64, args.rate, args.seconds)
-            )
-            paced_calls = asyncio.run(
-                _paced_level(node_host, int(node_port), call_reqs, b'"result"', 64, args.rate, args.seconds)
-            )
+                calls[clients] = _run_level(node_host, int(node_port), call_reqs, b'"result"', clients, args.seconds)
+            paced = _run_level("127.0.0.1", gw.port, verify_reqs, b'"verdict":"authentic"', 64, args.seconds, args.rate)
+            paced_calls = _run_level(node_host, int(node_port), call_reqs, b'"result"', 64, args.seconds, args.rate)
         finally:
             gw.stop()
 
