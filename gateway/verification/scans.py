@@ -108,6 +108,11 @@ class Place:
         return f"{self.country}:{self.latitude:.1f},{self.longitude:.1f}"
 
 
+def _place_key(country: str | None, latitude: float | None, longitude: float | None) -> str | None:
+    """The :attr:`Place.key` of a stored scan's place columns (None: no place given)."""
+    return None if country is None else Place(country, latitude, longitude).key
+
+
 def parse_place(value: str | None, *, field: str = "place") -> Place | None:
     """``"DE"`` or ``"DE;52.52,13.40"`` (also ``:``, ``@`` or a space before the coordinates)
     to a :class:`Place`; coordinates are rounded to one decimal. Raises InvalidInput."""
@@ -304,7 +309,7 @@ class ScanLog:
         return [
             (
                 _aware(row.scanned_at),
-                None if row.country is None else Place(row.country, row.latitude, row.longitude).key,
+                _place_key(row.country, row.latitude, row.longitude),
                 row.verdict == Verdict.DISPENSED.value,
             )
             for row in reversed(rows)
@@ -318,8 +323,7 @@ class ScanLog:
         for at, place, dispensed in stored:
             history.add(at, place, dispensed=dispensed)
         for row in buffered:
-            country = row["country"]
-            place = None if country is None else Place(country, row["latitude"], row["longitude"]).key
+            place = _place_key(row["country"], row["latitude"], row["longitude"])
             history.add(row["scanned_at"], place, dispensed=row["verdict"] == Verdict.DISPENSED.value)
 
     def refresh(self) -> int:
@@ -352,7 +356,7 @@ class ScanLog:
                     entry = histories.get((row.gtin, row.serial))
                     if entry is None:
                         continue
-                    place = None if row.country is None else Place(row.country, row.latitude, row.longitude).key
+                    place = _place_key(row.country, row.latitude, row.longitude)
                     entry.add(_aware(row.scanned_at), place, dispensed=row.verdict == Verdict.DISPENSED.value)
             if len(rows) < _TAIL_BATCH:
                 return read
