@@ -136,7 +136,7 @@ class EventRow(Base):
     block_hash: Mapped[str] = mapped_column(HASH)
     block_time: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     contract: Mapped[str] = mapped_column(ADDRESS)
-    event: Mapped[str] = mapped_column(String(64), index=True)
+    event: Mapped[str] = mapped_column(String(64))
     args: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
@@ -205,8 +205,9 @@ class ObjectRow(Base):
     """An item, lot or logistic unit with its effective custody state, as ``custodyOf`` reports it.
 
     A packed object's custodian, owner, shipment and ``InTransit`` status are those of its
-    outermost container (``root_id``; an unpacked object is its own root), so "what does
-    partner P hold" is one indexed lookup. ``own_status`` is the object's lifecycle status;
+    outermost container (``root_id``; an unpacked object is its own root), so an object's
+    holder needs no walk up its containers. Only columns some query filters or joins on are
+    indexed (migration ``0004_indexer_unused_indexes``). ``own_status`` is the object's lifecycle status;
     ``status`` is ``IN_TRANSIT`` while ``own_status`` is ``ACTIVE`` and a shipment is pending.
     """
 
@@ -227,17 +228,17 @@ class ObjectRow(Base):
     quantity: Mapped[int | None] = mapped_column(UInt256)
     unit_of_measure: Mapped[str | None] = mapped_column(String(3))
     registrant: Mapped[int] = mapped_column(PARTNER, index=True)
-    custodian: Mapped[int] = mapped_column(PARTNER, index=True)
-    owner: Mapped[int] = mapped_column(PARTNER, index=True)
-    status: Mapped[str] = mapped_column(ENUM, index=True)
+    custodian: Mapped[int] = mapped_column(PARTNER)
+    owner: Mapped[int] = mapped_column(PARTNER)
+    status: Mapped[str] = mapped_column(ENUM)
     own_status: Mapped[str] = mapped_column(ENUM)
-    parent_id: Mapped[str | None] = mapped_column(HASH, index=True)
+    parent_id: Mapped[str | None] = mapped_column(HASH)
     root_id: Mapped[str] = mapped_column(HASH, index=True)
-    shipment_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    shipment_id: Mapped[int | None] = mapped_column(BigInteger)
     registered_block: Mapped[int] = mapped_column(BigInteger, index=True)
     registered_log_index: Mapped[int] = mapped_column(Integer)
     registered_tx: Mapped[str] = mapped_column(HASH)
-    registered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    registered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     last_event_block: Mapped[int] = mapped_column(BigInteger)
     last_event_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
@@ -258,9 +259,9 @@ class CustodyHistoryRow(Base):
     block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, index=True)
     log_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     tx_hash: Mapped[str] = mapped_column(HASH)
-    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     event: Mapped[str] = mapped_column(String(24))
-    partner_id: Mapped[int | None] = mapped_column(PARTNER, index=True)
+    partner_id: Mapped[int | None] = mapped_column(PARTNER)
     counterparty_id: Mapped[int | None] = mapped_column(PARTNER)
     gln: Mapped[str | None] = mapped_column(GLN)
     shipment_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
@@ -375,8 +376,8 @@ class StatusChangeRow(Base):
     previous: Mapped[str] = mapped_column(ENUM)
     status: Mapped[str] = mapped_column(ENUM)
     reason: Mapped[str] = mapped_column(REASON)
-    partner_id: Mapped[int] = mapped_column(PARTNER, index=True)
-    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    partner_id: Mapped[int] = mapped_column(PARTNER)
+    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class RecallRow(Base):
