@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -100,6 +101,32 @@ class GatewayProcess:
                 pass
             time.sleep(0.2)
         self.admin_key = key_file.read_text().strip()
+        self.wait_serving(workers, deadline)
+
+    def wait_serving(self, workers: int, deadline: float) -> None:
+        """Waits until ``workers`` processes listen on the port: replicas import and build the app
+        for several seconds after the first process answers, and a level run meanwhile would be
+        measured on fewer processes, one of them busy starting."""
+        while len(self.serving_pids()) < workers:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(self.serving_pids())} of {workers} gateway processes serve")
+            time.sleep(0.2)
+
+    def serving_pids(self) -> list[int]:
+        """The gateway processes holding a listening socket on the port (from /proc)."""
+        listening = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(FileNotFoundError):
+                for line in Path(table).read_text().splitlines()[1:]:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == self.port:
+                        listening.add(f"socket:[{fields[9]}]")
+        serving = []
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) in listening for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                    serving.append(pid)
+        return serving
 
     def pids(self) -> list[int]:
         """The gateway process and its replicas (its children)."""

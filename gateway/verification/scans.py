@@ -82,6 +82,9 @@ _HISTORY_Q = (
     .limit(_HISTORY_LIMIT)
 )
 _TAIL_BATCH = 20_000
+_MAX_ID_Q = select(func.coalesce(func.max(_SCANS.c.id), 0))
+_APPLY_CHUNK = 256  # other replicas' scans added to histories per turn of the lock (see follow)
+_DISPENSED = Verdict.DISPENSED.value
 _TAIL_Q = (
     select(
         _SCANS.c.id, _SCANS.c.gtin, _SCANS.c.serial, _SCANS.c.scanned_at, _SCANS.c.country, _SCANS.c.latitude,
@@ -239,6 +242,9 @@ class ScanLog:
         self._follow_ids = engine.dialect.name == "sqlite"
         # SQLite: the last scan id the flush thread has read (None: to be read, see follow())
         self._tail_after: int | None = None
+        # SQLite: id ranges (first, last) of the scans this process wrote and follow() has not
+        # passed yet. One flush is one transaction of SQLite's single writer: its ids are contiguous.
+        self._own_ids: deque[tuple[int, int]] = deque()
         if self._follow_ids:
             with contextlib.suppress(Exception):  # a database not reachable yet: follow() will read it
                 self._tail_after = self._max_id()
@@ -333,8 +339,8 @@ class ScanLog:
 
     def follow(self) -> int:
         """SQLite: reads the scans stored since the last one read, by id, once each, and adds each
-        to its serial's history when one is in memory (this process's own scans are in them
-        already and count once). Returns the rows read."""
+        other replica's scan to its serial's history when one is in memory (this process's own
+        scans are in them already: their ids are skipped). Returns the rows read."""
         if self._tail_after is None:
             # scans stored before now are in no history: the histories in memory, possibly made
             # before some of them were stored, are dropped and read again on their next sight
@@ -350,20 +356,32 @@ class ScanLog:
                 return read
             read += len(rows)
             self._tail_after = rows[-1].id
-            histories = self._histories
-            with self._lock:
-                for row in rows:
-                    entry = histories.get((row.gtin, row.serial))
-                    if entry is None:
-                        continue
+            histories, own = self._histories, self._own_ids
+            updates = []
+            for row in rows:
+                while own and own[0][1] < row.id:
+                    own.popleft()
+                if own and own[0][0] <= row.id:
+                    continue
+                entry = histories.get((row.gtin, row.serial))
+                if entry is not None:
                     place = _place_key(row.country, row.latitude, row.longitude)
-                    entry.add(_aware(row.scanned_at), place, dispensed=row.verdict == Verdict.DISPENSED.value)
+                    updates.append((entry, _aware(row.scanned_at), place, row.verdict == _DISPENSED))
+            while own and own[0][1] <= self._tail_after:
+                own.popleft()
+            # In short turns of the lock: verifications wait for it (observe), and a whole
+            # batch under it stalled every request in flight for tens of milliseconds.
+            for start in range(0, len(updates), _APPLY_CHUNK):
+                with self._lock:
+                    for entry, at, place, dispensed in updates[start : start + _APPLY_CHUNK]:
+                        entry.add(at, place, dispensed=dispensed)
+                time.sleep(0)  # hand the interpreter to the event loop between turns
             if len(rows) < _TAIL_BATCH:
                 return read
 
     def _max_id(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(_SCANS.c.id), 0))).scalar_one())
+            return int(conn.execute(_MAX_ID_Q).scalar_one())
 
     def reload_stale(self, limit: int = 2000) -> int:
         """Tops up the histories found stale with the scans stored since their last read (other
@@ -398,6 +416,9 @@ class ScanLog:
             try:
                 with self.engine.begin() as conn:
                     bulk_insert(conn, _SCANS, batch)
+                    if self._follow_ids:
+                        last = int(conn.execute(_MAX_ID_Q).scalar_one())
+                        self._own_ids.append((last - len(batch) + 1, last))
             except Exception:
                 with self._lock:  # keep them for the next flush rather than lose them
                     self._pending[:0] = batch
