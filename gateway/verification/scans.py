@@ -94,6 +94,7 @@ _TAIL_Q = (
     .order_by(_SCANS.c.id)
     .limit(_TAIL_BATCH)
 )  # fmt: skip
+_TAIL_BELOW_Q = _TAIL_Q.where(_SCANS.c.id < bindparam("below"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,8 +340,8 @@ class ScanLog:
 
     def follow(self) -> int:
         """SQLite: reads the scans stored since the last one read, by id, once each, and adds each
-        other replica's scan to its serial's history when one is in memory (this process's own
-        scans are in them already: their ids are skipped). Returns the rows read."""
+        to its serial's history when one is in memory. This process's own scans are in them
+        already: the id ranges its flushes wrote are not read. Returns the rows read."""
         if self._tail_after is None:
             # scans stored before now are in no history: the histories in memory, possibly made
             # before some of them were stored, are dropped and read again on their next sight
@@ -349,26 +350,26 @@ class ScanLog:
                 self._histories.clear()
             return 0
         read = 0
+        own = self._own_ids
         while True:
+            tail = self._tail_after
+            while own and own[0][0] <= tail + 1:  # this process's own rows come next: not read
+                tail = max(tail, own.popleft()[1])
+            self._tail_after = tail
+            below = own[0][0] if own else None  # read up to this process's next own rows
             with self.engine.connect() as conn:
-                rows = conn.execute(_TAIL_Q, {"after": self._tail_after}).all()
-            if not rows:
-                return read
+                if below is None:
+                    rows = conn.execute(_TAIL_Q, {"after": tail}).all()
+                else:
+                    rows = conn.execute(_TAIL_BELOW_Q, {"after": tail, "below": below}).all()
             read += len(rows)
-            self._tail_after = rows[-1].id
-            histories, own = self._histories, self._own_ids
+            histories = self._histories
             updates = []
             for row in rows:
-                while own and own[0][1] < row.id:
-                    own.popleft()
-                if own and own[0][0] <= row.id:
-                    continue
                 entry = histories.get((row.gtin, row.serial))
                 if entry is not None:
                     place = _place_key(row.country, row.latitude, row.longitude)
                     updates.append((entry, _aware(row.scanned_at), place, row.verdict == _DISPENSED))
-            while own and own[0][1] <= self._tail_after:
-                own.popleft()
             # In short turns of the lock: verifications wait for it (observe), and a whole
             # batch under it stalled every request in flight for tens of milliseconds.
             for start in range(0, len(updates), _APPLY_CHUNK):
@@ -376,7 +377,14 @@ class ScanLog:
                     for entry, at, place, dispensed in updates[start : start + _APPLY_CHUNK]:
                         entry.add(at, place, dispensed=dispensed)
                 time.sleep(0)  # hand the interpreter to the event loop between turns
-            if len(rows) < _TAIL_BATCH:
+            if len(rows) == _TAIL_BATCH:
+                self._tail_after = rows[-1].id
+            elif below is not None:
+                # every row before this process's flush was committed before it: all read
+                self._tail_after = below - 1
+            else:
+                if rows:
+                    self._tail_after = rows[-1].id
                 return read
 
     def _max_id(self) -> int:
