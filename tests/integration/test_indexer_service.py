@@ -29,7 +29,7 @@ def indexed_object(gateway: Gateway, object_id: str) -> t.ObjectRow | None:
 
 
 def test_catch_up_indexes_a_registration_made_through_the_api(net: Net, gateway: Gateway) -> None:
-    (serial, oid), = new_items(net)
+    ((serial, oid),) = new_items(net)
     report = gateway.services.indexer.catch_up()
     row = indexed_object(gateway, oid)
     assert row is not None, report
@@ -40,7 +40,7 @@ def test_catch_up_indexes_a_registration_made_through_the_api(net: Net, gateway:
 
 def test_the_background_thread_follows_the_chain_and_health_reports_it(net: Net, gateway: Gateway) -> None:
     assert gateway.services.indexer.status().running
-    (_, oid), = new_items(net)
+    ((_, oid),) = new_items(net)
     deadline = time.monotonic() + 30
     while indexed_object(gateway, oid) is None:  # no catch_up: the thread must get there itself
         assert time.monotonic() < deadline, gateway.services.indexer.status()
