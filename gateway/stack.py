@@ -30,6 +30,7 @@ from chain_client.errors import CustodyClientError, PortInUse
 from chain_client.ledger import CONTRACT_NAME, RELAY_NAME, CustodyLedgerClient
 from chain_client.node import AnvilConfig, AnvilNode, port_taken, wait_for_rpc
 from chain_client.tx import TxSender, connect
+from gateway.background import http_settings, run_background
 from gateway.core.chain import admin_signer
 from gateway.core.config import Settings
 from gateway.core.services import Services
@@ -179,6 +180,10 @@ def serve(app: FastAPI, settings: Settings, rpc_url: str) -> None:
         context.Process(target=_replica, args=(settings, rpc_url), name=f"gateway-{n}", daemon=True)
         for n in range(1, settings.gateway_workers)
     ]
+    if settings.run_worker or settings.run_indexer:  # D25: not threads of a process serving HTTP
+        replicas.append(
+            context.Process(target=run_background, args=(settings, rpc_url), name="background", daemon=True)
+        )
     for process in replicas:
         process.start()
     _settle_heap()
@@ -205,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_port_free(settings.gateway_host, settings.gateway_port)
         with running_node(settings) as rpc_url:
             deployment = ensure_deployed(settings, rpc_url)
-            app = create_app(settings, rpc_url=rpc_url)
+            app = create_app(http_settings(settings), rpc_url=rpc_url)
             services: Services = app.state.services
             admin_key_file = ensure_admin_key(services)
             demo = seed_demo(services) if args.demo else None

@@ -165,9 +165,10 @@ def test_several_gateway_processes_share_the_port(data_dir: Path) -> None:
         while len(_listeners(port)) < 2:  # the replica starts after the first process serves
             assert time.monotonic() < deadline, "no second process listens"
             time.sleep(0.2)
-        (replica,) = _replicas(process.pid)
         listening = _listeners(port)
+        replica, background = sorted(_replicas(process.pid), key=lambda pid: not listening & _socket_inodes(pid))
         assert listening & _socket_inodes(process.pid) and listening & _socket_inodes(replica)
+        assert not listening & _socket_inodes(background), "the background process serves no HTTP"
         for _ in range(40):
             with httpx.Client() as client:  # a new connection each time: the kernel spreads them
                 assert client.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
@@ -175,8 +176,49 @@ def test_several_gateway_processes_share_the_port(data_dir: Path) -> None:
         code, out = _stop(process, signal.SIGTERM)
     assert code == 0, out
     assert "Stopped." in out
-    assert not Path(f"/proc/{replica}").exists() or "zombie" in Path(f"/proc/{replica}/status").read_text().lower()
+    for child in (replica, background):
+        assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text().lower()
     node_url = re.search(r"EVM node +(http://\S+)", out)
     assert node_url is not None, out
     with pytest.raises(NodeNotReachable):
         rpc_call(node_url.group(1), "eth_chainId", timeout=2)
+
+
+def test_worker_and_indexer_run_in_a_background_process(data_dir: Path) -> None:
+    """One HTTP process (the default) plus one process for the outbox worker and the indexer
+    (D25): a submission accepted over HTTP is confirmed and indexed, the background process does
+    not listen on the port, and Ctrl-C stops it with the rest."""
+    env = _env(data_dir, CUSTODY_KEYSTORE_SCRYPT_N=str(2**14))
+    port = int(env["CUSTODY_GATEWAY_PORT"])
+    url = f"http://127.0.0.1:{port}"
+    process = _start(env)
+    try:
+        _wait_health(url, process)
+        (background,) = _replicas(process.pid)
+        assert not _listeners(port) & _socket_inodes(background)
+        admin = {"Authorization": f"Bearer {(data_dir / 'admin-api-key').read_text().strip()}"}
+        partner = httpx.post(
+            f"{url}/v1/admin/partners",
+            headers=admin,
+            json={"name": "Maker", "role": "manufacturer", "glns": ["0614141000005"]},
+            timeout=60,
+        ).json()
+        headers = {"Authorization": f"Bearer {partner['api_key']['key']}"}
+        item = {"gtin": "09506000134352", "serial": "BG1", "lot": "L1"}
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            accepted = client.post("/v1/items", json={"items": [item]})
+            assert accepted.status_code == 202, accepted.text
+            deadline = time.monotonic() + 60
+            while (status := client.get(f"/v1/submissions/{accepted.json()['id']}").json())["status"] != "confirmed":
+                assert status["status"] in ("pending", "submitted"), status
+                assert time.monotonic() < deadline, "the background worker did not confirm the submission"
+                time.sleep(0.2)
+            while (client.get("/health").json()["indexed_block"] or 0) < status["block_number"]:
+                assert time.monotonic() < deadline, "the background indexer did not index the block"
+                time.sleep(0.2)
+    finally:
+        code, out = _stop(process)
+    assert code == 0, out
+    assert (
+        not Path(f"/proc/{background}").exists() or "zombie" in Path(f"/proc/{background}/status").read_text().lower()
+    )
