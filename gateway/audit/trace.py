@@ -10,7 +10,9 @@ A **backward** trace walks genealogy and lot edges against the flow (to source l
 **forward** trace with it (to derived lots and items); both also climb containment, so the cases
 and pallets that carried the traced goods are part of the answer. Each depth level is one
 statement (``UNION ALL`` of the edge kinds) joining the whole frontier, bound as one parameter,
-to the indexes; then one statement for the objects' details and one for their holders (from
+to the indexes; forward, the items met as lot members get a statement of their own that leaves
+out the edge kinds an item cannot have (see :func:`_walk`), which halves the index probes of a
+forward trace. Then one statement for the objects' details and one for their holders (from
 ``ix_idx_custody_history_holders`` alone). Statements run through the driver's cursor, so rows
 come back as the driver's tuples, and a lot member's details ride along with its membership edge.
 
@@ -267,24 +269,30 @@ def _step_query(
     since: dt.datetime | None,
     until: dt.datetime | None,
     containment: bool,
-    details: bool,
+    edges: tuple[bool, bool] = (True, True),
 ) -> str:
     """Every edge out of a frontier (against the flow for genealogy and lots when backward), one
-    statement: genealogy edges, lot memberships, then (if asked) containments. With ``details``,
-    a lot membership row also carries the member's :data:`_DETAILS` (its row is read anyway),
-    so most objects of a trace need no second lookup."""
-    more = f", {', '.join(f'o.{c}' for c in _DETAILS)}" if details else ""
-    none = ", NULL" * len(_DETAILS) if details else ""
+    statement: genealogy edges and lot memberships (each unless ``edges`` leaves it out), then
+    (if asked) containments. A lot membership row also carries the member's :data:`_DETAILS`
+    (its row is read anyway), so most objects of a trace need no second lookup."""
+    more = f", {', '.join(f'o.{c}' for c in _DETAILS)}"
+    none = ", NULL" * len(_DETAILS)
     g_key = "output_id" if direction == "backward" else "input_id"
     o_key = "object_id" if direction == "backward" else "lot_id"
-    parts = [
-        "SELECT g.kind AS relation, g.input_id AS source, g.output_id AS target, g.recorded_at AS at,"
-        f" g.block_number AS block, g.tx_hash AS tx, g.genealogy_id AS gid{none} FROM {ids_from}"
-        f" JOIN idx_genealogy_edges g ON g.{g_key} = f.value WHERE 1 = 1{_window_sql('g.recorded_at', since, until)}",
-        f"SELECT 'LOT', o.lot_id, o.object_id, o.registered_at, o.registered_block, o.registered_tx, NULL{more}"
-        f" FROM {ids_from} JOIN idx_objects o ON o.{o_key} = f.value"
-        f" WHERE o.lot_id IS NOT NULL{_window_sql('o.registered_at', since, until)}",
-    ]
+    genealogy, lots = edges
+    parts = []
+    if genealogy:
+        parts.append(
+            "SELECT g.kind, g.input_id, g.output_id, g.recorded_at, g.block_number, g.tx_hash, g.genealogy_id"
+            f"{none} FROM {ids_from} JOIN idx_genealogy_edges g ON g.{g_key} = f.value"
+            f" WHERE 1 = 1{_window_sql('g.recorded_at', since, until)}"
+        )
+    if lots:
+        parts.append(
+            f"SELECT 'LOT', o.lot_id, o.object_id, o.registered_at, o.registered_block, o.registered_tx, NULL{more}"
+            f" FROM {ids_from} JOIN idx_objects o ON o.{o_key} = f.value"
+            f" WHERE o.lot_id IS NOT NULL{_window_sql('o.registered_at', since, until)}"
+        )
     if containment:
         window = " AND c.packed_at <= :until" if until is not None else ""
         if since is not None:  # packed at some time in the window, or still packed when it began
@@ -345,27 +353,50 @@ def _walk(
     details: dict[str, Sequence[Any]] | None,
 ) -> tuple[dict[str, int], list[TraceEdge]]:
     """:func:`walk`; fills ``details`` (if given) with the lot membership row of each member met
-    (its :data:`_DETAILS` from index 7 on)."""
+    (its :data:`_DETAILS` from index 7 on).
+
+    Forward, a lot member (its membership row says it is an item) is looked up only where it can
+    have an edge: an item has no lot members (a lot id is the hash of an LGTIN class URN, an item's
+    id that of its SGTIN), and it is a genealogy input only once consumed by a transformation,
+    which marks it ``DECOMMISSIONED`` in the same transaction for good (``Genealogy.transform``;
+    no transition leaves that status). So most items of a forward trace cost one containment
+    lookup instead of three index probes."""
     depths: dict[str, int] = {root: 0}
     edges: list[TraceEdge] = []
     seen: set[tuple[str, str, str, int, str | None]] = set()  # genealogy edges already followed
     frontier = [root]
     depth = 0
     ids_from, _ = _id_set(session, ())
-    sql = _step_query(ids_from, direction, since, until, containment, details is not None)
-    utc = _utc_reader()
     backward = direction == "backward"
+    # forward: one statement per kind of frontier object (unknown, consumed item, other item)
+    full = _step_query(ids_from, direction, since, until, containment)
+    consumed_sql = _step_query(ids_from, direction, since, until, containment, (True, False))
+    item_sql = _step_query(ids_from, direction, since, until, containment, (False, False)) if containment else None
+    items: dict[str, bool] = {}  # forward: lot members met, and whether each was consumed
+    utc = _utc_reader()
     relations = _STEP_RELATIONS
     new_edge = tuple.__new__  # TraceEdge(...) without its Python-level __new__
     while frontier and (max_depth is None or depth < max_depth):
         depth += 1
-        _, ids = _id_set(session, frontier)
+        groups: tuple[list[str], list[str], list[str]] = ([], [], [])  # unknown, consumed items, other items
+        if backward:
+            groups[0].extend(frontier)
+        else:
+            for oid in frontier:
+                consumed = items.get(oid)
+                groups[0 if consumed is None else 1 if consumed else 2].append(oid)
+        rows: list[Sequence[Any]] = []
+        for group, sql in zip(groups, (full, consumed_sql, item_sql), strict=True):
+            if group and sql is not None:
+                rows += _fetch(session, sql, _id_set(session, group)[1], since, until)
         reached: list[str] = []
-        for row in _fetch(session, sql, ids, since, until):
+        for row in rows:
             kind, source, target, at, block, tx, gid = row[:7]
             if kind == "LOT":  # one row per member (each object has one lot, each lot is met once)
                 if details is not None:
                     details[target] = row  # its details from index 7 on (see _objects)
+                if not backward and row[7] == "ITEM":
+                    items[target] = row[13] == "DECOMMISSIONED"
             elif kind != "PACKED":  # the same lot twice among one genealogy's inputs or outputs
                 key = (source, target, kind, block, gid)
                 if key in seen:

@@ -222,6 +222,10 @@ def test_the_supply_flow_is_modelled_as_the_ledger_sees_it(flow: Flow, network: 
             (flow.transform_id, "TRANSFORM", flow.sub1, flow.out_item, 10),
             (flow.transform_id, "TRANSFORM", flow.items[3], flow.out_item, 1),
         ]
+        # the transformation decommissioned the item it consumed: forward traces look for genealogy
+        # edges out of a lot's items only when they are decommissioned (gateway.audit.trace._walk)
+        consumed = session.get(t.ObjectRow, flow.items[3])
+        assert consumed is not None and (consumed.status, consumed.own_status) == ("DECOMMISSIONED",) * 2
         shipment = session.get(t.ShipmentRow, flow.pallet_shipment)
         assert shipment is not None and (shipment.ship_from_gln, shipment.ship_to_gln, shipment.transfer_ownership) == (
             MAKER_GLN, DISTRIBUTOR_GLN, True,

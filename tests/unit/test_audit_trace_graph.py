@@ -23,6 +23,7 @@ from tests.unit.test_indexer_support import BACKENDS, GENESIS_TIME, LEDGER, Ev, 
 SMALL_CHUNK = 100  # the tests shrink the IN (...) chunks, so a frontier spans several of them
 WIDE = SMALL_CHUNK * 2 + 37  # items of the big lot: three chunks per level
 SPLIT, MERGE, TRANSFORM = 0, 1, 2
+ACTIVE, DECOMMISSIONED = 0, 6  # statuses; the contract decommissions an item it consumes
 
 
 def block_time(number: int) -> dt.datetime:
@@ -31,7 +32,8 @@ def block_time(number: int) -> dt.datetime:
 
 def build(chain: FakeChain) -> None:
     """lot:BIG (WIDE items, packed in two cases on a pallet) split into s1, s2; s1 + s2 merged into m;
-    m and item 0 transformed into t; an item of a lot nobody registered."""
+    m and item 0 transformed into t (which decommissions item 0, as the contract does); an item of a
+    lot nobody registered."""
     chain.mine([Ev.partner(1, "maker <b>&</b>"), Ev.partner(2, "distributor"), Ev.location(1, "0614141000005")])
     chain.mine([Ev.lot("lot:BIG", 1000)])  # block 2
     chain.mine([Ev.item(f"i{k}", lot="BIG") for k in range(WIDE)])  # block 3
@@ -52,7 +54,7 @@ def build(chain: FakeChain) -> None:
     chain.mine([Ev.unpack("case2", "pallet")])  # block 8
     chain.mine(  # block 9: transform m and an item of the big lot into t
         [Ev.genealogy("g3", TRANSFORM), Ev.consumed("g3", "m", 10, 590), Ev.consumed("g3", "i0", 1, 0),
-         Ev.lot("t", 5), Ev.produced("g3", "t", 5)]
+         Ev.status("i0", ACTIVE, DECOMMISSIONED, reason="consumed"), Ev.lot("t", 5), Ev.produced("g3", "t", 5)]
     )  # fmt: skip
     chain.mine([Ev.dispatch(1, 1, 2, 1), Ev.shipped("pallet", 1)])  # block 10
     chain.mine([Ev.received("pallet", 1, 2, "0614141000005")])  # block 11
