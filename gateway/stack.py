@@ -18,7 +18,8 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -172,36 +173,76 @@ def _replica(settings: Settings, rpc_url: str) -> None:
     _uvicorn(app).run(sockets=[sock])
 
 
+class _Children:
+    """The gateway's further processes (replicas, the background process), started again when one
+    ends abnormally while the gateway serves: killed by a signal (the OOM killer) or by an
+    exception. One that exits cleanly (0: it was asked to stop, e.g. by Ctrl-C reaching the
+    whole process group) is left stopped."""
+
+    def __init__(self, specs: list[tuple[str, Callable[..., None], tuple[object, ...]]]) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._specs = specs
+        self._processes = [self._spawn(spec) for spec in specs]
+        self._restarts = [0] * len(specs)
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="gateway-children", daemon=True)
+        self._watcher.start()
+
+    def _spawn(self, spec: tuple[str, Callable[..., None], tuple[object, ...]]) -> multiprocessing.process.BaseProcess:
+        name, target, args = spec
+        process = self._context.Process(target=target, args=args, name=name, daemon=True)
+        process.start()
+        return process
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            for n, process in enumerate(self._processes):
+                if process.exitcode is None or process.exitcode == 0 or self._stopping.is_set():
+                    continue
+                self._restarts[n] += 1
+                delay = min(30.0, 2.0 ** (self._restarts[n] - 1))  # 1, 2, 4 … 30 s: no tight crash loop
+                print(
+                    f"{process.name} (pid {process.pid}) ended with exit code {process.exitcode}; "
+                    f"starting it again in {delay:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if self._stopping.wait(delay):
+                    return
+                self._processes[n] = self._spawn(self._specs[n])
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._watcher.join(timeout=5)
+        for process in self._processes:  # after Ctrl-C in a terminal they stop by themselves
+            process.join(timeout=2)
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+        for process in self._processes:
+            process.join(timeout=15)
+            if process.is_alive():
+                process.kill()
+
+
 def serve(app: FastAPI, settings: Settings, rpc_url: str) -> None:
     """Serves ``app`` until Ctrl-C or SIGTERM, in this process and ``gateway_workers - 1`` more.
 
     Every process keeps no state beyond caches (the database is shared), so any of them may take
     any request: the kernel balances connections between their sockets. More processes use more
-    cores: one Python process serves on one core at a time."""
+    cores: one Python process serves on one core at a time. A further process that crashes is
+    started again (:class:`_Children`)."""
     sock = listening_socket(settings.gateway_host, settings.gateway_port)
-    context = multiprocessing.get_context("spawn")
-    replicas = [
-        context.Process(target=_replica, args=(settings, rpc_url), name=f"gateway-{n}", daemon=True)
-        for n in range(1, settings.gateway_workers)
+    specs: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
+        (f"gateway-{n}", _replica, (settings, rpc_url)) for n in range(1, settings.gateway_workers)
     ]
     if settings.run_worker or settings.run_indexer:  # D25: not threads of a process serving HTTP
-        replicas.append(
-            context.Process(target=run_background, args=(settings, rpc_url), name="background", daemon=True)
-        )
-    for process in replicas:
-        process.start()
+        specs.append(("background", run_background, (settings, rpc_url)))
+    children = _Children(specs)
     _prepare_to_serve()
     try:
         _uvicorn(app).run(sockets=[sock])
     finally:
-        for process in replicas:  # after Ctrl-C in a terminal they stop by themselves
-            process.join(timeout=2)
-            if process.pid is not None and process.is_alive():
-                os.kill(process.pid, signal.SIGTERM)
-        for process in replicas:
-            process.join(timeout=15)
-            if process.is_alive():
-                process.kill()
+        children.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -184,10 +184,27 @@ def test_several_gateway_processes_share_the_port(data_dir: Path) -> None:
         rpc_call(node_url.group(1), "eth_chainId", timeout=2)
 
 
+def _confirmed_and_indexed(client: httpx.Client, serial: str) -> None:
+    """Registers one item and waits until the background worker confirms it and the background
+    indexer has its block."""
+    item = {"gtin": "09506000134352", "serial": serial, "lot": "L1"}
+    accepted = client.post("/v1/items", json={"items": [item]})
+    assert accepted.status_code == 202, accepted.text
+    deadline = time.monotonic() + 90
+    while (status := client.get(f"/v1/submissions/{accepted.json()['id']}").json())["status"] != "confirmed":
+        assert status["status"] in ("pending", "submitted"), status
+        assert time.monotonic() < deadline, "the background worker did not confirm the submission"
+        time.sleep(0.2)
+    while (client.get("/health").json()["indexed_block"] or 0) < status["block_number"]:
+        assert time.monotonic() < deadline, "the background indexer did not index the block"
+        time.sleep(0.2)
+
+
 def test_worker_and_indexer_run_in_a_background_process(data_dir: Path) -> None:
     """One HTTP process (the default) plus one process for the outbox worker and the indexer
     (D25): a submission accepted over HTTP is confirmed and indexed, the background process does
-    not listen on the port, and Ctrl-C stops it with the rest."""
+    not listen on the port, it is started again when killed (as by the OOM killer), and Ctrl-C
+    stops it with the rest."""
     env = _env(data_dir, CUSTODY_KEYSTORE_SCRYPT_N=str(2**14))
     port = int(env["CUSTODY_GATEWAY_PORT"])
     url = f"http://127.0.0.1:{port}"
@@ -204,18 +221,16 @@ def test_worker_and_indexer_run_in_a_background_process(data_dir: Path) -> None:
             timeout=60,
         ).json()
         headers = {"Authorization": f"Bearer {partner['api_key']['key']}"}
-        item = {"gtin": "09506000134352", "serial": "BG1", "lot": "L1"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-            accepted = client.post("/v1/items", json={"items": [item]})
-            assert accepted.status_code == 202, accepted.text
-            deadline = time.monotonic() + 60
-            while (status := client.get(f"/v1/submissions/{accepted.json()['id']}").json())["status"] != "confirmed":
-                assert status["status"] in ("pending", "submitted"), status
-                assert time.monotonic() < deadline, "the background worker did not confirm the submission"
+            _confirmed_and_indexed(client, "BG1")
+            os.kill(background, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while (restarted := _replicas(process.pid)) in ([], [background]):
+                assert time.monotonic() < deadline, "the killed background process was not started again"
                 time.sleep(0.2)
-            while (client.get("/health").json()["indexed_block"] or 0) < status["block_number"]:
-                assert time.monotonic() < deadline, "the background indexer did not index the block"
-                time.sleep(0.2)
+            assert process.poll() is None and restarted != [background]
+            _confirmed_and_indexed(client, "BG2")  # by the new background process
+        background = restarted[0]
     finally:
         code, out = _stop(process)
     assert code == 0, out
