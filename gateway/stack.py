@@ -159,13 +159,12 @@ def _prepare_to_serve() -> None:
 
 def _replica(settings: Settings, rpc_url: str) -> None:
     """A further gateway process (``CUSTODY_GATEWAY_WORKERS`` > 1): the same app on the same port,
-    without the indexer and the outbox worker, which run in the first process only. It stops with
-    the first process (SIGTERM from the kernel should that one die without stopping it)."""
+    without the indexer and the outbox worker, which run in the background process (D25). It stops
+    with the first process (SIGTERM from the kernel should that one die without stopping it)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    replica = settings.model_copy(update={"run_indexer": False, "run_worker": False})
-    app = create_app(replica, rpc_url=rpc_url)
+    app = create_app(http_settings(settings), rpc_url=rpc_url)
     _prepare_to_serve()
     # Bound once ready to serve: the kernel hands new connections to every bound socket, and
     # those given to a replica still starting (seconds) would wait for it.

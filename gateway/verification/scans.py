@@ -317,7 +317,7 @@ class ScanLog:
             (
                 _aware(row.scanned_at),
                 _place_key(row.country, row.latitude, row.longitude),
-                row.verdict == Verdict.DISPENSED.value,
+                row.verdict == _DISPENSED,
             )
             for row in reversed(rows)
         ]
@@ -331,7 +331,7 @@ class ScanLog:
             history.add(at, place, dispensed=dispensed)
         for row in buffered:
             place = _place_key(row["country"], row["latitude"], row["longitude"])
-            history.add(row["scanned_at"], place, dispensed=row["verdict"] == Verdict.DISPENSED.value)
+            history.add(row["scanned_at"], place, dispensed=row["verdict"] == _DISPENSED)
 
     def refresh(self) -> int:
         """Adds other replicas' stored scans to the histories in memory (see the module's notes);
