@@ -8,7 +8,9 @@ deliveries) take :func:`serialized` around their write transactions instead: wai
 lock that wakes them the moment the writer is done, and, blocked, they leave the GIL to it.
 The outbox worker runs in a process of its own (D25) and replicas accept too, so the turn is
 also a ``flock`` on a file next to the database: the kernel queues the processes the same way.
-Other databases lock rows, not the file: there it does nothing.
+The partner tables have a file of their own (D28), so the indexer, which writes only the read
+model, neither takes the turn nor holds up its holders. Other databases lock rows, not the file:
+there it does nothing.
 """
 
 from __future__ import annotations

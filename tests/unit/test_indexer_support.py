@@ -40,6 +40,7 @@ from chain_client.artifacts import load_artifact
 from chain_client.events import ItemRegistered, ObjectShipped
 from gateway.db import database_url, make_engine
 from gateway.db.base import Base
+from gateway.db.engine import partner_file
 from gateway.indexer import tables as t
 from gateway.indexer.decode import snake
 from gateway.indexer.errors import RpcError
@@ -458,8 +459,12 @@ class Databases:
         if self.backend == "sqlite":
             path = self._tmp / f"{name}-{uuid.uuid4().hex[:8]}.db"
             if schema:
-                with contextlib.closing(sqlite3.connect(_template("sqlite", None))) as template:
-                    template.execute("VACUUM INTO ?", (str(path),))
+                template = _template("sqlite", None)
+                # the database and the partner tables' companion file (gateway.db.engine)
+                for source, target in ((template, str(path)), (partner_file(template), partner_file(str(path)))):
+                    assert source is not None and target is not None
+                    with contextlib.closing(sqlite3.connect(source)) as copy:
+                        copy.execute("VACUUM INTO ?", (target,))
             return f"sqlite:///{path}"
         assert self._server is not None
         database = f"idx_{uuid.uuid4().hex[:12]}_{name}"
