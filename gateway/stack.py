@@ -31,7 +31,7 @@ from chain_client.errors import CustodyClientError, PortInUse
 from chain_client.ledger import CONTRACT_NAME, RELAY_NAME, CustodyLedgerClient
 from chain_client.node import AnvilConfig, AnvilNode, port_taken, wait_for_rpc
 from chain_client.tx import TxSender, connect
-from gateway.background import http_settings, run_background
+from gateway.background import background_parts, http_settings, run_background
 from gateway.core.chain import admin_signer
 from gateway.core.config import Settings
 from gateway.core.services import Services
@@ -159,8 +159,8 @@ def _prepare_to_serve() -> None:
 
 def _replica(settings: Settings, rpc_url: str) -> None:
     """A further gateway process (``CUSTODY_GATEWAY_WORKERS`` > 1): the same app on the same port,
-    without the indexer and the outbox worker, which run in the background process (D25). It stops
-    with the first process (SIGTERM from the kernel should that one die without stopping it)."""
+    without the indexer and the outbox worker, which run in background processes (D25, D29). It
+    stops with the first process (SIGTERM from the kernel should that one die without stopping it)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -173,7 +173,7 @@ def _replica(settings: Settings, rpc_url: str) -> None:
 
 
 class _Children:
-    """The gateway's further processes (replicas, the background process), started again when one
+    """The gateway's further processes (replicas, the background processes), started again when one
     ends abnormally while the gateway serves: killed by a signal (the OOM killer) or by an
     exception. One that exits cleanly (0: it was asked to stop, e.g. by Ctrl-C reaching the
     whole process group) is left stopped."""
@@ -234,8 +234,8 @@ def serve(app: FastAPI, settings: Settings, rpc_url: str) -> None:
     specs: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
         (f"gateway-{n}", _replica, (settings, rpc_url)) for n in range(1, settings.gateway_workers)
     ]
-    if settings.run_worker or settings.run_indexer:  # D25: not threads of a process serving HTTP
-        specs.append(("background", run_background, (settings, rpc_url)))
+    # D25: not threads of a process serving HTTP; and not threads of one process either (D29)
+    specs += [(name, run_background, (part, rpc_url)) for name, part in background_parts(settings)]
     children = _Children(specs)
     _prepare_to_serve()
     try:

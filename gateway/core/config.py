@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=0, le=65535)
     gateway_workers: int = Field(
-        default=1, ge=1, le=64, description="Gateway processes on the port; only the first runs indexer and worker."
+        default=1, ge=1, le=64, description="Gateway processes serving HTTP on the port (SO_REUSEPORT)."
     )
     rpc_url: str | None = Field(default=None, description="External EVM node; unset runs the embedded Anvil.")
     chain_id: int = Field(default=31337, gt=0)
@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=200, ge=1, le=1000, description="Most submissions per relay transaction.")
     run_indexer: bool = Field(default=True, description="Follow the chain into the read model (idx_* tables) here.")
     indexer_confirmations: int = Field(default=0, ge=0, description="Index only blocks with this many on top.")
+    indexer_nice: int = Field(
+        default=10, ge=0, le=19, description="Niceness of the stack's indexer process: requests get the CPU first."
+    )
     indexer_poll_interval: float = Field(default=1.0, gt=0, description="Seconds between indexer polls.")
     max_upload_bytes: int = Field(default=100 * 2**20, gt=0, description="Largest document or IPFS add (else 413).")
     documents_dir: Path | None = Field(default=None, description="Document store, catalog; unset: data_dir/documents.")

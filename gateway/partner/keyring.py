@@ -12,10 +12,10 @@ pass ``owner_of`` (the ledger's ``partner_of``) to :meth:`Keyring.address` and
 :meth:`Keyring.signer` to have that checked.
 
 :attr:`Keyring.owners` remembers the ledger's latest answers about the accounts (an
-:class:`OwnerCache`): the outbox worker reads the chain before every signing round and records
-what it read; accepting a submission chooses its signer from those answers while they are recent,
-instead of a chain read per request (the worker checks again before it signs, and takes another
-account, or fails the submission, if the first was removed meanwhile).
+:class:`OwnerCache`): accepting a submission chooses its signer from those answers while they are
+recent, renewing them in the background before they age out, instead of a chain read per request
+(the outbox worker, which runs in another process, reads the chain again before every signing
+round, and takes another account, or fails the submission, if the first was removed meanwhile).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class OwnerCache:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._answers: dict[str, tuple[int, float]] = {}
+        self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
     def put(self, account: str, partner_id: int) -> None:
@@ -81,15 +82,45 @@ class OwnerCache:
 
         return read
 
-    def recent(self, owner_of: OwnerOf, max_age: float) -> OwnerOf:
-        """Answers at most ``max_age`` seconds old, else ``owner_of`` (recorded here)."""
+    def recent(self, owner_of: OwnerOf, max_age: float, refresh_after: float | None = None) -> OwnerOf:
+        """Answers at most ``max_age`` seconds old, else ``owner_of`` (recorded here).
+
+        With ``refresh_after``, an answer older than that (and still within ``max_age``) is used
+        and read again in a background thread, one read per account at a time: while an account
+        is in use, its answer is renewed before it ages out, and no caller waits for the chain
+        (an ``eth_call`` waits for a node that is mining or estimating: 40-120 ms measured).
+        A failed background read leaves the answer to age out as it would have."""
         fresh = self.remembering(owner_of)
 
         def read(account: str) -> int:
-            known = self.get(account, max_age)
-            return fresh(account) if known is None else known
+            account = to_checksum_address(account)
+            with self._lock:
+                answer = self._answers.get(account)
+            age = None if answer is None else self._clock() - answer[1]
+            if answer is None or age is None or age > max_age:
+                return fresh(account)
+            if refresh_after is not None and age > refresh_after:
+                self._refresh(account, fresh)
+            return answer[0]
 
         return read
+
+    def _refresh(self, account: str, fresh: OwnerOf) -> None:
+        with self._lock:
+            if account in self._refreshing:
+                return
+            self._refreshing.add(account)
+
+        def run() -> None:
+            try:
+                fresh(account)
+            except Exception:  # the node is away: the answer ages out, the next use reads in line
+                pass
+            finally:
+                with self._lock:
+                    self._refreshing.discard(account)
+
+        threading.Thread(target=run, name="owner-refresh", daemon=True).start()
 
 
 class Keyring:

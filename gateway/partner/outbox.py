@@ -58,9 +58,10 @@ _NODE_UNAVAILABLE = (
 )
 
 # How old an answer of the ledger about a custodial account may be when a submission chooses its
-# signer. The outbox worker reads the ledger again before every signing round (and records what it
-# read), and this gateway's admin endpoints forget an account they add or remove; the age bounds
-# how long a change made elsewhere (another replica, a direct ledger call) goes unseen at accept.
+# signer. The outbox worker reads the ledger again before every signing round, and this gateway's
+# admin endpoints forget an account they add or remove; the age bounds how long a change made
+# elsewhere (another replica, a direct ledger call) goes unseen at accept. An answer in use is read
+# again in the background once half as old, so accepting does not wait for the node.
 OWNER_MAX_AGE = 5.0
 
 _SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
@@ -301,7 +302,8 @@ class Outbox:
         """The partner's first custodial account still on the ledger (never a removed one), by the
         ledger's answers of the last ``OWNER_MAX_AGE`` seconds (see :class:`~gateway.partner.keyring.OwnerCache`)."""
         try:
-            return self._keyring.address(partner_id, self._keyring.owners.recent(self._partner, OWNER_MAX_AGE))
+            owners = self._keyring.owners.recent(self._partner, OWNER_MAX_AGE, refresh_after=OWNER_MAX_AGE / 2)
+            return self._keyring.address(partner_id, owners)
         except _NODE_UNAVAILABLE:
             # Accepting while the node is away is what the outbox is for; the worker checks the
             # account again before it signs (and takes another if this one was removed).

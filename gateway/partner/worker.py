@@ -33,7 +33,7 @@ from typing import Any
 import requests
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from sqlalchemy import Engine, exists, func, or_, select, update
+from sqlalchemy import Engine, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from web3.exceptions import ContractLogicError, TransactionNotFound
@@ -84,6 +84,26 @@ class _Prepared:
 @dataclass
 class _State:
     next_nonce: dict[str, int] = field(default_factory=dict)
+
+
+# One statement for every submission of a relay transaction, run as an executemany: a statement
+# per row (compiled, executed and bound one by one) held the write turn that accepting requests
+# queue for for 8-96 ms per batch of 25-56 submissions.
+_submissions = SubmissionRow.metadata.tables["submissions"]
+_SUBMITTED = (
+    update(_submissions)
+    .where(_submissions.c.id == bindparam("b_id"))
+    .values(
+        status="submitted", signer=bindparam("b_signer"), batch_index=bindparam("b_index"),
+        relay_nonce=bindparam("b_nonce"), deadline=bindparam("b_deadline"), signature=bindparam("b_signature"),
+        attempts=_submissions.c.attempts + 1,
+    )
+)  # fmt: skip
+_FINAL = (
+    update(_submissions)
+    .where(_submissions.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), error=bindparam("b_error"), result=bindparam("b_result"))
+)
 
 
 def _error_dict(error: ContractRevert | TransactionFailed | Exception) -> dict[str, Any]:
@@ -433,6 +453,12 @@ class OutboxWorker:
         max_fee, priority = fees
         raw = self._sign_relay_tx(nonce, data, gas, max_fee, priority)
         tx_hash = "0x" + keccak(raw).hex()
+        now = utcnow()
+        rows = [
+            {"b_id": p.row_id, "b_signer": p.signer, "b_index": index, "b_nonce": p.nonce, "b_deadline": p.deadline,
+             "b_signature": "0x" + p.signature.hex()}
+            for index, p in enumerate(prepared)
+        ]  # fmt: skip
         with serialized(self._engine), self._sessions.begin() as session:
             session.add(
                 RelayTxRow(
@@ -440,16 +466,7 @@ class OutboxWorker:
                     submission_ids=[p.row_id for p in prepared], max_fee=max_fee, priority_fee=priority,
                 )
             )  # fmt: skip
-            for index, p in enumerate(prepared):
-                session.execute(
-                    update(SubmissionRow)
-                    .where(SubmissionRow.id == p.row_id)
-                    .values(
-                        status="submitted", signer=p.signer, tx_hash=tx_hash, batch_index=index, relay_nonce=p.nonce,
-                        deadline=p.deadline, signature="0x" + p.signature.hex(), attempts=SubmissionRow.attempts + 1,
-                        updated_at=utcnow(),
-                    )
-                )  # fmt: skip
+            session.connection().execute(_SUBMITTED.values(tx_hash=tx_hash, updated_at=now), rows)
             enqueue(session, [p.row_id for p in prepared])  # webhooks: in the same transaction
         self._relayer_nonce = nonce + 1
         self._on_change([p.row_id for p in prepared])
@@ -558,6 +575,15 @@ class OutboxWorker:
                 segment = []
             else:
                 segment.append(_event_json(event))
+        rows = []
+        missing: tuple[str, dict[str, Any] | None, list[dict[str, Any]]] = (
+            "failed", {"code": "tx.failed", "detail": "no outcome"}, [],
+        )  # fmt: skip
+        for index, row_id in enumerate(ids):
+            status, error, row_events = outcome.get(index, missing)
+            result = {"events": row_events} if status == "confirmed" else None
+            rows.append({"b_id": row_id, "b_status": status, "b_error": error, "b_result": result})
+        final = _FINAL.values(block_number=block, tx_hash=tx.tx_hash, updated_at=utcnow())
         with serialized(self._engine), self._sessions.begin() as session:
             session.execute(update(RelayTxRow).where(RelayTxRow.tx_hash == tx.tx_hash).values(status="mined"))
             session.execute(
@@ -565,18 +591,7 @@ class OutboxWorker:
                 .where(RelayTxRow.nonce == tx.nonce, RelayTxRow.relayer == tx.relayer, RelayTxRow.status == "sent")
                 .values(status="replaced")
             )
-            for index, row_id in enumerate(ids):
-                status, error, row_events = outcome.get(
-                    index, ("failed", {"code": "tx.failed", "detail": "no outcome"}, [])
-                )
-                session.execute(
-                    update(SubmissionRow)
-                    .where(SubmissionRow.id == row_id)
-                    .values(
-                        status=status, block_number=block, tx_hash=tx.tx_hash, error=error,
-                        result={"events": row_events} if status == "confirmed" else None, updated_at=utcnow(),
-                    )
-                )  # fmt: skip
+            session.connection().execute(final, rows)
             enqueue(session, ids)
         self._on_change(ids)
 

@@ -3,6 +3,9 @@ the ledger's answers about accounts ages and forgets as documented. No node."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -93,3 +96,48 @@ def test_owner_answers_age_out_and_are_forgotten() -> None:
     assert cache.get(SIGNER, max_age=5.0) == 0
     cache.forget()
     assert cache.get(SIGNER, max_age=5.0) is None
+
+
+def test_an_answer_in_use_is_renewed_in_the_background_before_it_ages_out() -> None:
+    clock = Clock()
+    cache = OwnerCache(clock)
+    release, reading = threading.Event(), threading.Event()
+    reads: list[str] = []
+
+    def chain(account: str) -> int:
+        reads.append(account)
+        if len(reads) > 1:  # the renewals: held until released
+            reading.set()
+            assert release.wait(10)
+        if len(reads) == 3:
+            raise OSError("node away")
+        return 3
+
+    recent = cache.recent(chain, max_age=5.0, refresh_after=2.5)
+    assert recent(SIGNER) == 3 and len(reads) == 1  # first use: read in line
+    clock.now += 2.0
+    assert recent(SIGNER) == 3 and len(reads) == 1  # young enough: no read
+    clock.now += 1.0  # 3 s old: answered at once, and read again behind the caller
+    assert recent(SIGNER) == 3
+    assert reading.wait(10) and len(reads) == 2
+    assert recent(SIGNER) == 3 and len(reads) == 2  # one renewal per account at a time
+    clock.now += 1.0
+    release.set()
+    _wait_until(lambda: cache.get(SIGNER, max_age=0.0) == 3)  # recorded as read just now
+    release.clear()
+    reading.clear()
+    clock.now += 3.0  # renewed 3 s ago: renew again, and this read fails
+    assert recent(SIGNER) == 3
+    assert reading.wait(10)
+    release.set()
+    _wait_until(lambda: len(reads) == 3 and not cache._refreshing)
+    assert cache.get(SIGNER, max_age=3.0) == 3  # the failure keeps the old answer to age out
+    clock.now += 2.1  # past max_age: read in line again
+    assert recent(SIGNER) == 3 and len(reads) == 4
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
