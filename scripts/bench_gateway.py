@@ -9,7 +9,9 @@ gateway.stack`` against that node), onboards partners over HTTP, then measures, 
 - paced: batched submissions again, but sent at a fixed rate (``--paced-rate`` submissions/s, an
   open loop) instead of as fast as the clients can: the accept latency of a gateway carrying a
   given load, where the batched phase (closed loop, every client sending its next request the
-  moment the last is answered) measures the latency of a saturated gateway, which is queueing;
+  moment the last is answered) measures the latency of a saturated gateway, which is queueing.
+  ``accept_p50_ms``/``accept_p99_ms`` are this phase's (``--paced 0``: the batched phase's); the
+  worse closed-loop p99 is ``accept_p99_ms_closed_loop``;
 - baseline: the same transfers sent straight to the ledger by ``chain_client`` (no gateway), in
   batches of the same size, in the same run.
 
@@ -299,7 +301,7 @@ def main() -> int:
     parser.add_argument("--batched", type=int, default=6000, help="items in batched submissions")
     parser.add_argument("--batch", type=int, default=100, help="items per batched submission")
     parser.add_argument("--threads", type=int, default=8, help="client threads")
-    parser.add_argument("--paced", type=int, default=10000, help="items in paced batched submissions (0: none)")
+    parser.add_argument("--paced", type=int, default=20000, help="items in paced batched submissions (0: none)")
     parser.add_argument("--paced-rate", type=float, default=5.0, help="paced submissions per second")
     parser.add_argument("--no-indexer", action="store_true", help="run the gateway without its indexer thread")
     parser.add_argument("--workers", type=int, default=1, help="gateway processes (CUSTODY_GATEWAY_WORKERS)")
@@ -338,15 +340,18 @@ def main() -> int:
         "confirmed_transfers_per_s_single": round(single["items_per_s"], 1),
         "confirmed_transfers_per_s_batched": round(batch["items_per_s"], 1),
         "direct_chain_transfers_per_s_batched": round(direct, 1),
-        "accept_p50_ms": round(batch["accept_p50_ms"], 2),
-        "accept_p99_ms": round(max(single["accept_p99_ms"], batch["accept_p99_ms"]), 2),
+        # accept latency at a stated load: the paced phase, offered more than the 300 transfers/s
+        # of the throughput target; the closed-loop phases saturate the gateway, where latency is
+        # the clients' number times the time per request (queueing), reported under their own keys
+        "accept_p50_ms": round((paced or batch)["accept_p50_ms"], 2),
+        "accept_p99_ms": round((paced or batch)["accept_p99_ms"], 2),
+        "accept_p99_ms_closed_loop": round(max(single["accept_p99_ms"], batch["accept_p99_ms"]), 2),
         "confirm_p50_ms": round(batch["confirm_p50_ms"], 1),
         "confirm_p99_ms": round(max(single["confirm_p99_ms"], batch["confirm_p99_ms"]), 1),
         "single": {k: round(v, 2) for k, v in single.items()},
         "batched": {k: round(v, 2) for k, v in batch.items()},
         "paced": {k: round(v, 2) for k, v in paced.items()} if paced else None,
         "paced_offered_transfers_per_s": round(args.paced_rate * args.batch, 1) if paced else None,
-        "accept_p99_ms_paced": round(paced["accept_p99_ms"], 2) if paced else None,
         "gateway_peak_rss_mib": round(peak_rss, 1),
         "threads": args.threads,
         "gateway_workers": args.workers,
@@ -376,8 +381,9 @@ def main() -> int:
     print(f"\ngateway peak RSS {peak_rss:.0f} MiB; {load}")
     ok_tp = result["confirmed_transfers_per_s_batched"] >= 300
     ok_p99 = result["accept_p99_ms"] < 50
+    offered = f"at {result['paced_offered_transfers_per_s']:g} transfers/s offered" if paced else "closed loop"
     print(f"target: >= 300 confirmed item transfers/s batched: {'met' if ok_tp else 'NOT met'}")
-    print(f"target: p99 accept latency < 50 ms: {'met' if ok_p99 else 'NOT met'}")
+    print(f"target: p99 accept latency < 50 ms ({offered}): {'met' if ok_p99 else 'NOT met'}")
     return 0
 
 
