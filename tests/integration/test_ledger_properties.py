@@ -892,7 +892,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         to = data.draw(st.sampled_from([Status.QUARANTINED, Status.ACTIVE, Status.DISPENSED, Status.DECOMMISSIONED]))
         ids = self.pick(data, at_rest, key=self.custodian)
-        ids = [i for i in ids if i in self.model.objects] or at_rest[:1]  # status changes need known objects here
+        # pick() sometimes draws any object, one in transit too: keep to known objects at rest
+        ids = [i for i in ids if i in at_rest] or at_rest[:1]
         actor = self.actor(data, self.network.pharmacy.id if to == Status.DISPENSED else self.custodian(ids[0]))
         self.run("set_status", actor, lambda c: c.set_status(ids, to, "prop"), lambda x: x.set_status(actor, ids, to))
 
