@@ -303,7 +303,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8, help="client threads")
     parser.add_argument("--paced", type=int, default=20000, help="items in paced batched submissions (0: none)")
     parser.add_argument("--paced-rate", type=float, default=5.0, help="paced submissions per second")
-    parser.add_argument("--no-indexer", action="store_true", help="run the gateway without its indexer thread")
+    parser.add_argument("--no-indexer", action="store_true", help="run the gateway without its indexer process")
     parser.add_argument("--workers", type=int, default=1, help="gateway processes (CUSTODY_GATEWAY_WORKERS)")
     args = parser.parse_args()
 

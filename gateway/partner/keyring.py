@@ -56,13 +56,16 @@ class OwnerCache:
         with self._lock:
             self._answers[to_checksum_address(account)] = (partner_id, self._clock())
 
-    def get(self, account: str, max_age: float) -> int | None:
-        """The answer read at most ``max_age`` seconds ago, or None."""
+    def _aged(self, account: str) -> tuple[int, float] | None:
+        """The answer about ``account`` and its age in seconds, or None."""
         with self._lock:
             answer = self._answers.get(to_checksum_address(account))
-        if answer is None or self._clock() - answer[1] > max_age:
-            return None
-        return answer[0]
+        return None if answer is None else (answer[0], self._clock() - answer[1])
+
+    def get(self, account: str, max_age: float) -> int | None:
+        """The answer read at most ``max_age`` seconds ago, or None."""
+        aged = self._aged(account)
+        return None if aged is None or aged[1] > max_age else aged[0]
 
     def forget(self, account: str | None = None) -> None:
         """Drops the answer about ``account`` (every answer when None): its next use asks the ledger."""
@@ -93,15 +96,12 @@ class OwnerCache:
         fresh = self.remembering(owner_of)
 
         def read(account: str) -> int:
-            account = to_checksum_address(account)
-            with self._lock:
-                answer = self._answers.get(account)
-            age = None if answer is None else self._clock() - answer[1]
-            if answer is None or age is None or age > max_age:
+            aged = self._aged(account)
+            if aged is None or aged[1] > max_age:
                 return fresh(account)
-            if refresh_after is not None and age > refresh_after:
-                self._refresh(account, fresh)
-            return answer[0]
+            if refresh_after is not None and aged[1] > refresh_after:
+                self._refresh(to_checksum_address(account), fresh)
+            return aged[0]
 
         return read
 

@@ -39,8 +39,9 @@ def _attached(connection: sa.Connection) -> bool:
 def _move(connection: sa.Connection, source: str, target: str) -> None:
     """Re-creates each partner table (columns, keys, indexes) in schema ``target``, copies its
     rows and drops it from ``source``, in the migration's transaction."""
+    inspector = sa.inspect(connection)
     existing = sa.MetaData(schema=source)
-    existing.reflect(connection, only=[name for name in TABLES if sa.inspect(connection).has_table(name, source)])
+    existing.reflect(connection, only=[name for name in TABLES if inspector.has_table(name, source)])
     moved = sa.MetaData()
     for table in existing.sorted_tables:
         copy = table.to_metadata(moved, schema=target)
