@@ -31,6 +31,7 @@ from chain_client.errors import CustodyClientError, PortInUse
 from chain_client.ledger import CONTRACT_NAME, RELAY_NAME, CustodyLedgerClient
 from chain_client.node import AnvilConfig, AnvilNode, port_taken, wait_for_rpc
 from chain_client.tx import TxSender, connect
+from gateway.api.server import server_config
 from gateway.background import background_parts, http_settings, run_background
 from gateway.core.chain import admin_signer
 from gateway.core.config import Settings
@@ -139,7 +140,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 def _uvicorn(app: FastAPI) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    return uvicorn.Server(server_config(app, log_level="warning", access_log=False))
 
 
 def _prepare_to_serve() -> None:

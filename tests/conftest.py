@@ -20,6 +20,7 @@ from chain_client.models import LotOutput, PartnerRole, Registration
 from chain_client.node import ANVIL_DEFAULT_MNEMONIC, AnvilConfig, AnvilNode, free_port
 from chain_client.signers import LocalSigner
 from chain_client.tx import NonceManager, TxSender, connect
+from gateway.api.server import server_config
 from gateway.core.config import Settings
 from gateway.core.services import Services
 from gateway.main import create_app
@@ -168,7 +169,7 @@ def gateway(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Itera
     app = create_app(settings, rpc_url=anvil.rpc_url)
     services: Services = app.state.services
     admin_key = services.api_keys.create("admin", name="test admin").key
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.gateway_port, log_level="warning"))
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=settings.gateway_port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{settings.gateway_port}"

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     verify_clone_places: int = Field(default=3, ge=1, description="More distinct places than this: many_places.")
     verify_clone_window_hours: float = Field(default=72.0, gt=0, description="Window of the many_places signal.")
     verify_dispensed_scans: int = Field(default=3, ge=0, description="More scans after dispense: a clone signal.")
+    verify_scan_flush_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="Seconds between writes of the buffered verification scans."
+    )
     dscsa_responder_gln: str | None = Field(default=None, description="GLN this gateway answers DSCSA requests as.")
 
     @field_validator("rpc_url", mode="before")

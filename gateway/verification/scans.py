@@ -4,8 +4,11 @@ Every verification is recorded as a scan: time, verdict, channel and at most a c
 (:class:`Place`: an ISO 3166 country and, optionally, a latitude/longitude rounded to one
 decimal, about 11 km). No IP address or other client identifier is stored.
 
-Scans are buffered in memory and written in batches (:meth:`ScanLog.flush`, every half second
-from a daemon thread), so a verification costs no database write. Signals come from the recent
+Scans are buffered in memory and written in batches (:meth:`ScanLog.flush`, every
+``flush_interval`` seconds from a daemon thread: ``CUSTODY_VERIFY_SCAN_FLUSH_SECONDS``, 2 by
+default), so a verification costs no database write. Each flush rewrites the index pages of every
+serial it touches: fewer, larger batches write less (at 9,000 scans/s a flush every 0.5 s kept
+the kernel's writeback thread at up to 70 % of a core, and bench_verify slower). Signals come from the recent
 scans of the same serial (:meth:`ScanLog.observe`), kept in memory: read from the database the
 first time this process sees the serial, then this process's own scans as they come, topped up
 by the flush thread with the scans other replicas stored since (:meth:`ScanLog.refresh`), so a
@@ -44,7 +47,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select
+from sqlalchemy import Engine, Select, bindparam, func, insert, select
 
 from gateway.indexer.bulk import bulk_insert
 from gateway.indexer.tables import table_of
@@ -60,6 +63,7 @@ __all__ = [
     "SignalSettings",
     "compute_signals",
     "parse_place",
+    "suspect_scans_query",
 ]
 
 MAX_REPORT_CHARS = 2000
@@ -225,7 +229,7 @@ class ScanLog:
         engine: Engine,
         settings: SignalSettings,
         reload_after: float = 1.0,
-        flush_interval: float = 0.5,
+        flush_interval: float = 2.0,
         max_serials: int = 100_000,
     ) -> None:
         self.engine = engine
@@ -489,17 +493,11 @@ class ScanLog:
         """Reports and suspect scans since ``since`` (all GTINs, or only ``gtins``), newest first;
         suspect scans grouped by GTIN and serial."""
         self.flush()
-        r, s = _REPORTS.c, _SCANS.c
+        r = _REPORTS.c
         reports_q = select(_REPORTS).where(r.reported_at >= since).order_by(r.reported_at.desc()).limit(limit)
-        scans_q = (
-            select(s.gtin, s.serial, s.verdict, s.signals, s.country, s.scanned_at)
-            .where(s.suspect.is_(True), s.scanned_at >= since)
-            .order_by(s.scanned_at.desc())
-            .limit(limit * 20)
-        )
+        scans_q = suspect_scans_query(since, limit * 20, gtins)
         if gtins is not None:
             reports_q = reports_q.where(r.gtin.in_(gtins))
-            scans_q = scans_q.where(s.gtin.in_(gtins))
         with self.engine.connect() as conn:
             reports = [dict(row._mapping) for row in conn.execute(reports_q)]
             scan_rows = conn.execute(scans_q).all()
@@ -527,6 +525,19 @@ class ScanLog:
         for report in reports:
             report["reported_at"] = _aware(report["reported_at"])
         return {"reports": reports, "suspect_serials": list(grouped.values())}
+
+
+def suspect_scans_query(since: dt.datetime, limit: int, gtins: list[str] | None = None) -> Select[Any]:
+    """Suspect scans since ``since``, newest first: read through the partial index of suspect
+    rows (``ix_verification_scans_suspect_at``), which no other scan writes to."""
+    s = _SCANS.c
+    query = (
+        select(s.gtin, s.serial, s.verdict, s.signals, s.country, s.scanned_at)
+        .where(s.suspect.is_(True), s.scanned_at >= since)
+        .order_by(s.scanned_at.desc())
+        .limit(limit)
+    )
+    return query if gtins is None else query.where(s.gtin.in_(gtins))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

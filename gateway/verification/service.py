@@ -95,6 +95,7 @@ class VerificationService:
                 dispensed_scans=settings.verify_dispensed_scans,
             ),
             reload_after=max(settings.verify_cache_ttl, HISTORY_RELOAD_SECONDS),
+            flush_interval=settings.verify_scan_flush_seconds,
         )
         self.limiter = TokenBucketLimiter(settings.verify_rate_per_second, settings.verify_rate_burst)
         self.engine = engine

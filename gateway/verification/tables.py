@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text, column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base
@@ -34,20 +34,30 @@ class VerificationScanRow(Base):
     """One verification, recorded anonymously."""
 
     __tablename__ = "verification_scans"
-    __table_args__ = (Index("ix_verification_scans_gtin_serial_at", "gtin", "serial", "scanned_at"),)
+    # A serial's history, and the suspect view's scans (a partial index: suspect rows only).
+    # Nothing else: every verification writes a row (migration 0002_verification_scan_indexes).
+    __table_args__ = (
+        Index("ix_verification_scans_gtin_serial_at", "gtin", "serial", "scanned_at"),
+        Index(
+            "ix_verification_scans_suspect_at",
+            "scanned_at",
+            sqlite_where=column("suspect").is_(True),
+            postgresql_where=column("suspect").is_(True),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     gtin: Mapped[str] = mapped_column(String(14))
     serial: Mapped[str | None] = mapped_column(String(20))
     lot: Mapped[str | None] = mapped_column(String(20))
-    verdict: Mapped[str] = mapped_column(String(16), index=True)
-    suspect: Mapped[bool] = mapped_column(Boolean, index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    suspect: Mapped[bool] = mapped_column(Boolean)
     signals: Mapped[list[str]] = mapped_column(JSON)
     channel: Mapped[str] = mapped_column(String(16))  # api | digital_link | dscsa
     country: Mapped[str | None] = mapped_column(String(2))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
-    scanned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    scanned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SuspectReportRow(Base):

@@ -5,14 +5,18 @@ DSCSA endpoint; products, QR codes, reports, suspects and rate limiting (a secon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
+import json
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -21,6 +25,8 @@ from fastapi import FastAPI
 
 from chain_client.gs1 import gs1_check_digit
 from chain_client.node import AnvilNode, free_port
+from gateway.api import server as server_module
+from gateway.api.server import server_config
 from gateway.main import create_app
 from gateway.verification.service import VerificationService
 from gateway.verification.verdict import VerificationPublic
@@ -288,6 +294,182 @@ def test_the_fast_path_and_the_route_answer_alike(world: World) -> None:
             assert a["code"] == b["code"] == code and a.get("field") == b.get("field")
 
 
+# ----------------------------------------------------------------- answered in the HTTP protocol
+
+
+class _Connection:
+    """One raw keep-alive HTTP/1.1 connection: what a scanner app's client sends, byte for byte."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.rsplit("/", 1)[1].rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.buffer = b""
+
+    def send(self, *requests: bytes) -> None:
+        self.sock.sendall(b"".join(requests))  # one write: pipelined when several
+
+    def _fill(self, size: int) -> None:
+        while len(self.buffer) < size:
+            chunk = self.sock.recv(65536)
+            assert chunk, "the server closed the connection early"
+            self.buffer += chunk
+
+    def answer(self) -> tuple[bytes, dict[bytes, bytes], bytes]:
+        """The next response: status line, headers (lower-case names), body."""
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill(len(self.buffer) + 1)
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        status, *lines = head.split(b"\r\n")
+        headers = {name.strip().lower(): value.strip() for name, value in (h.split(b":", 1) for h in lines)}
+        size = int(headers[b"content-length"])
+        self._fill(size)
+        body, self.buffer = self.buffer[:size], self.buffer[size:]
+        return status, headers, body
+
+    def closed_by_server(self) -> bool:
+        self.sock.settimeout(1.0)
+        try:
+            return self.sock.recv(1) == b""
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _get(target: str, *headers: str, version: str = "1.1", body: bytes = b"") -> bytes:
+    lines = [f"GET {target} HTTP/{version}", "Host: gateway.test", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+@pytest.fixture
+def answered_here(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The bodies the HTTP protocol wrote itself (gateway.api.server), rather than the app."""
+    answers: list[bytes] = []
+    original = server_module.answer_now
+
+    def spy(*args: Any) -> bytes | None:
+        body = original(*args)
+        if body is not None:
+            answers.append(body)
+        return body
+
+    monkeypatch.setattr(server_module, "answer_now", spy)
+    return answers
+
+
+def _verify_target(**params: str) -> str:
+    return "/v1/verify?" + urlencode({"gtin": GTIN, **params})
+
+
+def test_the_protocol_answers_plain_verifications_on_a_kept_alive_connection(
+    world: World, answered_here: list[bytes]
+) -> None:
+    """A plain GET /v1/verify is written by the protocol, head and body at once, with uvicorn's
+    own headers; other requests on the same connection go to the app; the connection stays open."""
+    s = world.register()
+    world.index()
+    conn = _Connection(world.gateway.url)
+    try:
+        conn.send(_get(_verify_target(serial=s, lot="LOTA", expiry=yymmdd(FUTURE))))
+        status, headers, body = conn.answer()
+        assert status == b"HTTP/1.1 200 OK"
+        assert headers[b"content-type"] == b"application/json" and headers[b"server"] == b"uvicorn"
+        assert b"date" in headers and b"connection" not in headers
+        assert json.loads(body)["verdict"] == "authentic" and answered_here == [body]
+        conn.send(_get("/health"))  # the app's
+        status, _, health = conn.answer()
+        assert status == b"HTTP/1.1 200 OK" and "status" in json.loads(health)
+        conn.send(_get(_verify_target(serial=s, lot="OTHER")))
+        status, _, body = conn.answer()
+        assert json.loads(body)["verdict"] == "mismatch" and answered_here[1:] == [body]
+        assert not conn.closed_by_server()
+    finally:
+        conn.close()
+
+
+def test_pipelined_requests_are_answered_in_order(world: World, answered_here: list[bytes]) -> None:
+    """Four requests in one write: the first is answered by the protocol; the ones behind the
+    app's answer wait for it (a verification is not answered before an earlier request)."""
+    s = world.register()
+    world.index()
+    conn = _Connection(world.gateway.url)
+    try:
+        conn.send(
+            _get(_verify_target(serial=s)),
+            _get("/health"),
+            _get(_verify_target(serial=s)),
+            _get(_verify_target(serial="A", place="Germany")),
+        )
+        answers = [conn.answer() for _ in range(4)]
+    finally:
+        conn.close()
+    assert [a[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 3 + [b"HTTP/1.1 422 Unprocessable Entity"]
+    assert json.loads(answers[0][2])["verdict"] == json.loads(answers[2][2])["verdict"] == "authentic"
+    assert "status" in json.loads(answers[1][2])
+    assert answers[3][1][b"content-type"] == PROBLEM.encode()
+    assert json.loads(answers[3][2])["code"] == "verify.invalid_place"
+    assert answered_here and answered_here[0] == answers[0][2]
+
+
+@pytest.mark.parametrize(
+    ("request_line", "headers"), [("1.1", ("Connection: close",)), ("1.0", ())], ids=["connection-close", "http-1.0"]
+)
+def test_connection_close_and_http_1_0_end_the_connection(
+    world: World, answered_here: list[bytes], request_line: str, headers: tuple[str, ...]
+) -> None:
+    s = world.register()
+    world.index()
+    conn = _Connection(world.gateway.url)
+    try:
+        conn.send(_get(_verify_target(serial=s), *headers, version=request_line))
+        status, answer_headers, body = conn.answer()
+        assert status == b"HTTP/1.1 200 OK" and answer_headers[b"connection"] == b"close"
+        assert json.loads(body)["verdict"] == "authentic" and answered_here == [body]
+        assert conn.closed_by_server()
+    finally:
+        conn.close()
+
+
+def test_a_get_with_a_body_and_expect_continue(world: World, answered_here: list[bytes]) -> None:
+    """A body sent with the GET is skipped (the next request on the connection is read right);
+    ``Expect: 100-continue`` is left to uvicorn, which answers it its way."""
+    s = world.register()
+    world.index()
+    conn = _Connection(world.gateway.url)
+    try:
+        conn.send(_get(_verify_target(serial=s), "Content-Length: 5", body=b"hello"), _get(_verify_target(serial=s)))
+        first, second = conn.answer(), conn.answer()
+        assert first[0] == second[0] == b"HTTP/1.1 200 OK" and answered_here == [first[2], second[2]]
+        conn.send(_get(_verify_target(serial=s), "Expect: 100-continue", "Content-Length: 0"))
+        status, _, body = conn.answer()
+        assert status == b"HTTP/1.1 200 OK" and json.loads(body)["verdict"] == "authentic"
+        assert len(answered_here) == 2  # the app answered that one
+    finally:
+        conn.close()
+
+
+def test_what_the_protocol_does_not_answer_gets_the_apps_answer(world: World, answered_here: list[bytes]) -> None:
+    """Bad input, a missing parameter and a path under the verify path are the app's: the
+    same problem+json as ever, and nothing answered by the protocol."""
+    conn = _Connection(world.gateway.url)
+    try:
+        conn.send(_get(_verify_target(serial="A B")))
+        status, headers, body = conn.answer()
+        assert status.startswith(b"HTTP/1.1 422") and headers[b"content-type"] == PROBLEM.encode()
+        assert json.loads(body)["code"] == "gs1.charset"
+        conn.send(_get("/v1/verify?" + urlencode({"gtin": GTIN})))
+        assert json.loads(conn.answer()[2])["code"] == "request.invalid"
+        conn.send(_get("/v1/verify/extra?" + urlencode({"gtin": GTIN, "serial": "A"})))
+        assert conn.answer()[0].startswith(b"HTTP/1.1 404")
+    finally:
+        conn.close()
+    assert answered_here == []
+    # an unknown serial is a plain 200 answer: the protocol's
+    body = world.public.get("/v1/verify", params={"gtin": NEVER_GTIN, "serial": "NOPE1"}).json()
+    assert body["verdict"] == "unknown" and len(answered_here) == 1
+
+
 # --------------------------------------------------------------------------------- bad input
 
 
@@ -521,15 +703,15 @@ def test_reports_and_suspects_by_key(world: World) -> None:
 # --------------------------------------------------------------------------------- rate limiting
 
 
-@pytest.fixture(scope="module")
-def throttled(gateway: Gateway, anvil: AnvilNode) -> Iterator[str]:
+@contextlib.contextmanager
+def _limited_gateway(gateway: Gateway, anvil: AnvilNode, trust_forwarded_for: bool) -> Iterator[str]:
     """A second app on the same database with a tiny bucket (3 requests, then 1 per 100 s)."""
     settings = gateway.settings.model_copy(update={
         "gateway_port": free_port(), "run_worker": False, "run_indexer": False,
-        "verify_rate_per_second": 0.01, "verify_rate_burst": 3, "verify_trust_forwarded_for": True,
+        "verify_rate_per_second": 0.01, "verify_rate_burst": 3, "verify_trust_forwarded_for": trust_forwarded_for,
     })  # fmt: skip
     app = create_app(settings, rpc_url=anvil.rpc_url)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.gateway_port, log_level="warning"))
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=settings.gateway_port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -539,6 +721,13 @@ def throttled(gateway: Gateway, anvil: AnvilNode) -> Iterator[str]:
     yield f"http://127.0.0.1:{settings.gateway_port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def throttled(gateway: Gateway, anvil: AnvilNode) -> Iterator[str]:
+    """Limited per client by the first X-Forwarded-For hop (CUSTODY_VERIFY_TRUST_FORWARDED_FOR)."""
+    with _limited_gateway(gateway, anvil, trust_forwarded_for=True) as url:
+        yield url
 
 
 def test_rate_limit_429_with_retry_after_per_client(throttled: str) -> None:
@@ -555,3 +744,18 @@ def test_rate_limit_429_with_retry_after_per_client(throttled: str) -> None:
         assert client.get("/v1/verify", params=params, headers=b).status_code == 200
         # the partner and health routes are not limited
         assert client.get("/health", headers=a).status_code == 200
+
+
+def test_rate_limit_by_the_client_uvicorn_takes_from_a_trusted_proxy(
+    gateway: Gateway, anvil: AnvilNode, answered_here: list[bytes]
+) -> None:
+    """Without trusting X-Forwarded-For for the limit, a request from a proxy uvicorn trusts
+    (127.0.0.1) counts against the client uvicorn's proxy-headers middleware names; answered by the
+    protocol or by the app, the same client and the same bucket."""
+    with _limited_gateway(gateway, anvil, trust_forwarded_for=False) as url, httpx.Client(base_url=url) as client:
+        params = {"gtin": NEVER_GTIN, "serial": "RL2"}
+        a = {"X-Forwarded-For": "203.0.113.8"}
+        assert [client.get("/v1/verify", params=params, headers=a).status_code for _ in range(4)] == [200] * 3 + [429]
+        assert len(answered_here) == 3  # the 429 is the app's
+        assert client.get("/v1/verify", params=params, headers={"X-Forwarded-For": "198.51.100.10"}).status_code == 200
+        assert client.get("/v1/verify", params=params).status_code == 200  # 127.0.0.1 itself

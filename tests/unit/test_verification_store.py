@@ -21,7 +21,7 @@ from gateway.indexer.maintenance import open_database
 from gateway.indexer.tables import CheckpointRow, EventRow, ObjectRow, PartnerRow, StatusChangeRow, table_of
 from gateway.verification.products import ProductFactsIn, get_product, put_product
 from gateway.verification.records import RecordStore
-from gateway.verification.scans import Place, ScanLog, SignalSettings
+from gateway.verification.scans import Place, ScanLog, SignalSettings, suspect_scans_query
 from gateway.verification.tables import VerificationScanRow
 from gateway.verification.verdict import Verdict
 from tests.unit.test_indexer_support import BACKENDS, Databases, databases
@@ -331,3 +331,24 @@ def test_the_migration_matches_the_models_and_can_be_undone(dbs: Databases) -> N
         tables = set(inspect(connection).get_table_names())
     engine.dispose()
     assert not tables & VERIFICATION_TABLES and "idx_objects" in tables  # the other branches stay
+
+
+def test_the_suspect_view_reads_the_partial_index_of_suspect_scans(dbs: Databases) -> None:
+    """Scans keep one secondary index besides the serial's history: the suspect rows' times, which
+    the suspect view's query is answered from (checked in SQLite's plan; on PostgreSQL that the
+    index is partial)."""
+    engine = open_database(dbs.url("plan", schema=False))
+    query = suspect_scans_query(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), 20)
+    with engine.connect() as connection:
+        indexes = {i["name"] for i in inspect(connection).get_indexes("verification_scans")}
+        if dbs.backend == "sqlite":
+            sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(str(row) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            assert "USING INDEX ix_verification_scans_suspect_at" in plan, plan
+        else:
+            definition = connection.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_verification_scans_suspect_at'"
+            ).scalar_one()
+            assert "WHERE (suspect IS TRUE)" in definition, definition
+    engine.dispose()
+    assert indexes == {"ix_verification_scans_gtin_serial_at", "ix_verification_scans_suspect_at"}

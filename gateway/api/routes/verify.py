@@ -19,6 +19,7 @@ from chain_client import gs1
 from gateway.api.deps import PartnerDep, get_principal
 from gateway.api.errors import ProblemError
 from gateway.partner.apikeys import Principal
+from gateway.partner.operations import InvalidInput
 from gateway.verification import dscsa
 from gateway.verification.products import ProductFactsIn, ProductFactsPublic, get_product, put_product
 from gateway.verification.ratelimit import TokenBucketLimiter, client_key
@@ -29,6 +30,7 @@ from gateway.verification.verdict import LabelQuery, VerificationPublic
 __all__ = [
     "RateLimited",
     "VerificationDep",
+    "answer_now",
     "get_verification",
     "json_response",
     "router",
@@ -148,6 +150,29 @@ async def verify_query(
     label = parse_label(gtin, serial, query.get("lot"), query.get("expiry"))
     outcome = await run_verification(service, label, query.get("place"), "api")
     return outcome.json()
+
+
+def answer_now(
+    service: VerificationService, query: Mapping[str, str], peer: str | None, forwarded_for: str | None
+) -> bytes | None:
+    """:func:`verify_query`'s answer when it is a 200 that needs no wait, else None and nothing taken
+    (no token, no scan): a missing or invalid parameter, a rate limit, a lookup to read from a
+    database other than a local SQLite file. For callers that cannot wait (the HTTP protocol's
+    fast path, :mod:`gateway.api.server`); what returns None there is answered by verify_query."""
+    gtin, serial = query.get("gtin"), query.get("serial")
+    if gtin is None or serial is None:
+        return None
+    try:  # validated before the token is taken: a refused request is answered by verify_query
+        label = parse_label(gtin, serial, query.get("lot"), query.get("expiry"))
+        where = parse_place(query.get("place"))
+    except (gs1.GS1Error, InvalidInput):
+        return None
+    if not (service.local_database or service.is_warm(label.gtin, label.serial)):
+        return None
+    client = client_key(peer, forwarded_for, service.settings.verify_trust_forwarded_for)
+    if service.limiter.take(client) > 0:  # not taken: verify_query answers the 429
+        return None
+    return service.verify(label, where, "api").json()
 
 
 class VerifyIn(BaseModel):
