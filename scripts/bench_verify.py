@@ -2,9 +2,10 @@
 """Consumer verification benchmark: GET /v1/verify on loopback at 1, 16 and 64 concurrent clients,
 side by side with a direct ``custodyOf`` eth_call on the node in the same run.
 
-Starts its own Anvil node and the gateway as a separate process (``python -m gateway.stack``,
-uvicorn with httptools/uvloop when installed), registers ``--items`` items over the partner API,
-waits until the indexer has them, then for each concurrency level runs closed-loop clients for
+Starts its own Anvil node and the gateway as a separate process (``python -m gateway.stack``:
+uvicorn with httptools and uvloop, plain verifications answered in its HTTP protocol, D30),
+registers ``--items`` items over the partner API, waits until the indexer has them, then for
+each concurrency level runs closed-loop clients for
 ``--seconds`` seconds: each client keeps one HTTP/1.1 keep-alive connection and sends the next
 request when the previous answer arrived (a small raw-socket client, so the load generator costs
 less CPU than the server). Every answer must be 200 with verdict ``authentic`` (verify) or a

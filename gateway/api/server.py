@@ -62,6 +62,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             self.parser.get_method() != b"GET"
             or (self.cycle is not None and not self.cycle.response_complete)
             or self.pipeline  # answers go out in the order of the requests
+            or self.flow.write_paused  # a client not reading its answers: uvicorn's way waits for it
             or self.root_path
             or self.limit_concurrency is not None
         ):
@@ -95,7 +96,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         body = answer_now(verification_of(self.config.app), query, client[0] if client else None, forwarded_for)
         if body is None:
             return False
-        keep_alive = self.parser.should_keep_alive()
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()  # as uvicorn
         head = [STATUS_LINE[200]]
         for name, value in self.server_state.default_headers:  # server, date: as uvicorn sends them
             head += (name, b": ", value, b"\r\n")

@@ -45,9 +45,9 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Select, bindparam, func, insert, select
+from sqlalchemy import Engine, Integer, Select, bindparam, func, insert, select
 
 from gateway.indexer.bulk import bulk_insert
 from gateway.indexer.tables import table_of
@@ -96,9 +96,27 @@ _TAIL_Q = (
     )
     .where(_SCANS.c.id > bindparam("after"))
     .order_by(_SCANS.c.id)
-    .limit(_TAIL_BATCH)
+    .limit(bindparam("limit", type_=Integer))
 )  # fmt: skip
 _TAIL_BELOW_Q = _TAIL_Q.where(_SCANS.c.id < bindparam("below"))
+
+
+@dataclass(frozen=True, slots=True)
+class _DriverSql:
+    """A statement compiled for one driver (positional parameters): its SQL, its parameters'
+    names in order, and the values SQLAlchemy fills in itself (the OFFSET)."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+
+    @classmethod
+    def of(cls, query: Select[Any], engine: Engine) -> _DriverSql:
+        compiled = query.compile(dialect=engine.dialect)
+        return cls(compiled.string, tuple(getattr(compiled, "positiontup", None) or ()), dict(compiled.params))
+
+    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[name] if name in values else self.defaults[name] for name in self.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +263,11 @@ class ScanLog:
         self._histories: dict[tuple[str, str], ScanHistory] = {}
         self._stale: set[tuple[str, str]] = set()  # histories for the flush thread to reload
         self._follow_ids = engine.dialect.name == "sqlite"
+        if self._follow_ids:  # follow()'s statements, compiled once for the driver
+            self._tail_sql = (_DriverSql.of(_TAIL_Q, engine), _DriverSql.of(_TAIL_BELOW_Q, engine))
+            self._read_time = _SCANS.c.scanned_at.type.dialect_impl(engine.dialect).result_processor(
+                engine.dialect, None
+            )
         # SQLite: the last scan id the flush thread has read (None: to be read, see follow())
         self._tail_after: int | None = None
         # SQLite: id ranges (first, last) of the scans this process wrote and follow() has not
@@ -361,19 +384,17 @@ class ScanLog:
                 tail = max(tail, own.popleft()[1])
             self._tail_after = tail
             below = own[0][0] if own else None  # read up to this process's next own rows
-            with self.engine.connect() as conn:
-                if below is None:
-                    rows = conn.execute(_TAIL_Q, {"after": tail}).all()
-                else:
-                    rows = conn.execute(_TAIL_BELOW_Q, {"after": tail, "below": below}).all()
+            rows = self._tail(tail, below)
             read += len(rows)
             histories = self._histories
+            to_time = self._to_time
             updates = []
-            for row in rows:
-                entry = histories.get((row.gtin, row.serial))
+            # (id, gtin, serial, scanned_at as stored, country, latitude, longitude, verdict)
+            for _, gtin, serial, at, country, latitude, longitude, verdict in rows:
+                entry = histories.get((gtin, serial))
                 if entry is not None:
-                    place = _place_key(row.country, row.latitude, row.longitude)
-                    updates.append((entry, _aware(row.scanned_at), place, row.verdict == _DISPENSED))
+                    place = None if country is None else Place(country, latitude, longitude).key
+                    updates.append((entry, to_time(at), place, verdict == _DISPENSED))
             # In short turns of the lock: verifications wait for it (observe), and a whole
             # batch under it stalled every request in flight for tens of milliseconds.
             for start in range(0, len(updates), _APPLY_CHUNK):
@@ -382,14 +403,33 @@ class ScanLog:
                         entry.add(at, place, dispensed=dispensed)
                 time.sleep(0)  # hand the interpreter to the event loop between turns
             if len(rows) == _TAIL_BATCH:
-                self._tail_after = rows[-1].id
+                self._tail_after = rows[-1][0]
             elif below is not None:
                 # every row before this process's flush was committed before it: all read
                 self._tail_after = below - 1
             else:
                 if rows:
-                    self._tail_after = rows[-1].id
+                    self._tail_after = rows[-1][0]
                 return read
+
+    def _tail(self, after: int, below: int | None) -> list[tuple[Any, ...]]:
+        """The scans with ids after ``after`` (and below ``below``), by id, as the driver returns
+        them: through a DB-API cursor, since result rows and their processing cost several times
+        the reading (SQLite only, like :meth:`follow`)."""
+        statement = self._tail_sql[below is not None]
+        args = statement.args({"after": after, "below": below, "limit": _TAIL_BATCH})
+        with self.engine.connect() as conn:
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(statement.sql, args)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+
+    def _to_time(self, stored: Any) -> dt.datetime:
+        """A ``scanned_at`` as the driver returned it, as the column type reads it, in UTC."""
+        at = stored if self._read_time is None else self._read_time(stored)
+        return _aware(cast(dt.datetime, at))
 
     def _max_id(self) -> int:
         with self.engine.connect() as conn:

@@ -413,7 +413,9 @@ def test_pipelined_requests_are_answered_in_order(world: World, answered_here: l
 
 
 @pytest.mark.parametrize(
-    ("request_line", "headers"), [("1.1", ("Connection: close",)), ("1.0", ())], ids=["connection-close", "http-1.0"]
+    ("request_line", "headers"),
+    [("1.1", ("Connection: close",)), ("1.0", ()), ("1.0", ("Connection: keep-alive",))],
+    ids=["connection-close", "http-1.0", "http-1.0-keep-alive"],  # uvicorn keeps no HTTP/1.0 connection
 )
 def test_connection_close_and_http_1_0_end_the_connection(
     world: World, answered_here: list[bytes], request_line: str, headers: tuple[str, ...]
