@@ -20,7 +20,7 @@ from typing import Any, cast
 from sqlalchemy import ClauseElement, Connection, Dialect, Table, insert
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["bulk_execute", "bulk_insert"]
+__all__ = ["bulk_execute", "bulk_insert", "bulk_insert_tuples"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,18 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[dict[str, A
     _run(connection, _plan(connection.dialect, table, tuple(rows[0])), rows)
 
 
+def bulk_insert_tuples(
+    connection: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """:func:`bulk_insert` of rows given as tuples of ``columns``' values: for callers that keep
+    many rows for a while (a tuple of plain values is not tracked by the garbage collector)."""
+    if not rows:
+        return
+    plan = _plan(connection.dialect, table, columns)
+    order = [columns.index(key) for key in plan.keys]
+    _run(connection, plan, [[row[i] for i in order] for row in rows], by_position=True)
+
+
 def bulk_execute(connection: Connection, name: str, statement: ClauseElement, rows: Sequence[dict[str, Any]]) -> None:
     """Runs ``statement`` once per row (dicts keyed by its bind parameter names); ``name`` identifies
     the statement in the plan cache (one statement per name)."""
@@ -72,11 +84,13 @@ def bulk_execute(connection: Connection, name: str, statement: ClauseElement, ro
         _run(connection, _statement_plan(connection.dialect, name, statement), rows)
 
 
-def _run(connection: Connection, plan: _Plan, rows: Sequence[dict[str, Any]]) -> None:
+def _run(connection: Connection, plan: _Plan, rows: Sequence[Any], *, by_position: bool = False) -> None:
+    """Runs ``plan`` for ``rows``: dicts by key, or (``by_position``) lists already in the
+    plan's key order (each is converted in place)."""
     converters = [(i, p) for i, p in enumerate(plan.processors) if p is not None]
     params: list[Any] = []
     for row in rows:
-        values = [row[k] for k in plan.keys]
+        values = row if by_position else [row[k] for k in plan.keys]
         for i, convert in converters:
             if values[i] is not None:
                 values[i] = convert(values[i])
