@@ -96,7 +96,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         body = answer_now(verification_of(self.config.app), query, client[0] if client else None, forwarded_for)
         if body is None:
             return False
-        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()  # as uvicorn
+        version = self.parser.get_http_version()
+        keep_alive = version != "1.0" and self.parser.should_keep_alive()  # as uvicorn
         head = [STATUS_LINE[200]]
         for name, value in self.server_state.default_headers:  # server, date: as uvicorn sends them
             head += (name, b": ", value, b"\r\n")
@@ -106,7 +107,6 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         head += (b"\r\n", body)
         self.transport.write(b"".join(head))
         if self.access_log:
-            version = self.parser.get_http_version()
             address = f"{client[0]}:{client[1]}" if client else ""
             self.access_logger.info('%s - "GET %s HTTP/%s" %d', address, url.decode("latin-1"), version, 200)
         if keep_alive:

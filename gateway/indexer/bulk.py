@@ -73,8 +73,7 @@ def bulk_insert_tuples(
     if not rows:
         return
     plan = _plan(connection.dialect, table, columns)
-    order = [columns.index(key) for key in plan.keys]
-    _run(connection, plan, [[row[i] for i in order] for row in rows], by_position=True)
+    _run(connection, plan, rows, positions=[columns.index(key) for key in plan.keys])
 
 
 def bulk_execute(connection: Connection, name: str, statement: ClauseElement, rows: Sequence[dict[str, Any]]) -> None:
@@ -84,13 +83,13 @@ def bulk_execute(connection: Connection, name: str, statement: ClauseElement, ro
         _run(connection, _statement_plan(connection.dialect, name, statement), rows)
 
 
-def _run(connection: Connection, plan: _Plan, rows: Sequence[Any], *, by_position: bool = False) -> None:
-    """Runs ``plan`` for ``rows``: dicts by key, or (``by_position``) lists already in the
-    plan's key order (each is converted in place)."""
+def _run(connection: Connection, plan: _Plan, rows: Sequence[Any], *, positions: list[int] | None = None) -> None:
+    """Runs ``plan`` for ``rows``: dicts read by the plan's keys, or with ``positions`` (the index
+    in a row of each of the plan's keys) tuples."""
     converters = [(i, p) for i, p in enumerate(plan.processors) if p is not None]
     params: list[Any] = []
     for row in rows:
-        values = row if by_position else [row[k] for k in plan.keys]
+        values = [row[k] for k in plan.keys] if positions is None else [row[i] for i in positions]
         for i, convert in converters:
             if values[i] is not None:
                 values[i] = convert(values[i])

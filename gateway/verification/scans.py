@@ -8,10 +8,10 @@ Scans are buffered in memory and written in batches (:meth:`ScanLog.flush`, ever
 ``flush_interval`` seconds from a daemon thread: ``CUSTODY_VERIFY_SCAN_FLUSH_SECONDS``, 2 by
 default), so a verification costs no database write. Each flush rewrites the index pages of every
 serial it touches: fewer, larger batches write less (at 9,000 scans/s a flush every 0.5 s kept
-the kernel's writeback thread at up to 70 % of a core, and bench_verify slower). Signals come from the recent
-scans of the same serial (:meth:`ScanLog.observe`), kept in memory: read from the database the
-first time this process sees the serial, then this process's own scans as they come, topped up
-by the flush thread with the scans other replicas stored since (:meth:`ScanLog.refresh`), so a
+the kernel's writeback thread at up to 70 % of a core, and bench_verify slower). Signals come
+from the recent scans of the same serial (:meth:`ScanLog.observe`), kept in memory: read from the
+database the first time this process sees the serial, then this process's own scans as they
+come, topped up by the flush thread with the scans other replicas stored since (:meth:`ScanLog.refresh`), so a
 verification never waits for the database or for a flush in progress:
 
 - on SQLite, row ids follow commit order (one writer at a time takes them inside its write
@@ -399,8 +399,9 @@ class ScanLog:
             for _, gtin, serial, at, country, latitude, longitude, verdict in rows:
                 entry = histories.get((gtin, serial))
                 if entry is not None:
-                    place = None if country is None else Place(country, latitude, longitude).key
-                    updates.append((entry, to_time(at), place, verdict == _DISPENSED))
+                    updates.append(
+                        (entry, to_time(at), _place_key(country, latitude, longitude), verdict == _DISPENSED)
+                    )
             # In short turns of the lock: verifications wait for it (observe), and a whole
             # batch under it stalled every request in flight for tens of milliseconds.
             for start in range(0, len(updates), _APPLY_CHUNK):

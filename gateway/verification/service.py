@@ -110,6 +110,11 @@ class VerificationService:
         """Whether verifying ``gtin``/``serial`` now needs no query (everything is cached)."""
         return self.records.is_warm(gtin, serial) and self.scans.is_warm(gtin, serial)
 
+    def verifies_in_line(self, gtin: str, serial: str) -> bool:
+        """Whether verifying ``gtin``/``serial`` may run on the event loop: its lookup is cached, or
+        the database is a local SQLite file (sub-millisecond queries: a thread hop costs more)."""
+        return self.local_database or self.is_warm(gtin, serial)
+
     def verify(self, label: LabelQuery, place: Place | None, channel: str) -> Outcome:
         facts = self.records.gtin(label.gtin)
         lookup = self.records.item(label.gtin, label.serial)

@@ -92,7 +92,7 @@ async def run_verification(service: VerificationService, label: LabelQuery, plac
     """Verifies on the event loop when the lookup is cached or the database is a local SQLite file
     (sub-millisecond queries: a thread hop would cost more), else in the thread pool."""
     where = parse_place(place)
-    if service.local_database or service.is_warm(label.gtin, label.serial):
+    if service.verifies_in_line(label.gtin, label.serial):
         return service.verify(label, where, channel)
     return await run_in_threadpool(service.verify, label, where, channel)
 
@@ -167,7 +167,7 @@ def answer_now(
         where = parse_place(query.get("place"))
     except (gs1.GS1Error, InvalidInput):
         return None
-    if not (service.local_database or service.is_warm(label.gtin, label.serial)):
+    if not service.verifies_in_line(label.gtin, label.serial):
         return None
     client = client_key(peer, forwarded_for, service.settings.verify_trust_forwarded_for)
     if service.limiter.take(client) > 0:  # not taken: verify_query answers the 429
