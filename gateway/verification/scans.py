@@ -11,8 +11,9 @@ serial it touches: fewer, larger batches write less (at 9,000 scans/s a flush ev
 the kernel's writeback thread at up to 70 % of a core, and bench_verify slower). Signals come
 from the recent scans of the same serial (:meth:`ScanLog.observe`), kept in memory: read from the
 database the first time this process sees the serial, then this process's own scans as they
-come, topped up by the flush thread with the scans other replicas stored since (:meth:`ScanLog.refresh`), so a
-verification never waits for the database or for a flush in progress:
+come, topped up by the flush thread with the scans other replicas stored since
+(:meth:`ScanLog.refresh`), so a verification never waits for the database or for a flush in
+progress:
 
 - on SQLite, row ids follow commit order (one writer at a time takes them inside its write
   transaction), so the flush thread reads each new row once, by id, after the last one it read,
