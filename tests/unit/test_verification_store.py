@@ -22,7 +22,7 @@ from gateway.indexer.maintenance import open_database
 from gateway.indexer.tables import CheckpointRow, EventRow, ObjectRow, PartnerRow, StatusChangeRow, table_of
 from gateway.verification.products import ProductFactsIn, get_product, put_product
 from gateway.verification.records import RecordStore
-from gateway.verification.scans import Place, ScanLog, SignalSettings, suspect_scans_query
+from gateway.verification.scans import Place, ScanLog, SignalSettings, _SqliteScans, suspect_scans_query
 from gateway.verification.tables import VerificationScanRow
 from gateway.verification.verdict import Verdict
 from tests.unit.test_indexer_support import BACKENDS, Databases, databases
@@ -224,6 +224,71 @@ def test_buffered_scans_are_not_tracked_by_the_garbage_collector(engine: Engine,
     assert len(pending) == 2 and pending[0][5] == ("unknown_serial_of_known_gtin",)
     assert not any(gc.is_tracked(row) for row in pending)
     assert scans.flush() == 2
+
+
+def test_flushed_scans_read_back_as_observed(engine: Engine, scans: ScanLog) -> None:
+    """What a flush stores (on SQLite through :class:`_SqliteScans`, converted in C) is what a
+    Core insert would store: the rows read back through SQLAlchemy equal the scans observed, and
+    another replica following the table sees the same times and places."""
+    # microsecond 0: still written with its fraction; recent, as PostgreSQL's reload reads by time
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    observed = [
+        ("S1", at, Place("DE", 52.5, -13.4), Verdict.AUTHENTIC),
+        ("S1", at + dt.timedelta(microseconds=7), None, Verdict.AUTHENTIC),
+        ("Z9", at + dt.timedelta(seconds=1, microseconds=123456), Place("FR"), Verdict.UNKNOWN),
+    ]
+    other = ScanLog(engine, SignalSettings(), reload_after=0.0, flush_interval=3600)
+    try:
+        for serial, _, _, _ in observed:
+            other._history(GTIN, serial)
+        for serial, when, place, verdict in observed:
+            scans.observe(gtin=GTIN, serial=serial, lot="L1", verdict=verdict, gtin_known=True, dispensed_at=None,
+                          place=place, channel="digital_link", now=when)  # fmt: skip
+        assert scans.flush() == 3
+        s = table_of(VerificationScanRow).c
+        with engine.connect() as conn:
+            rows = conn.execute(select(s.serial, s.lot, s.verdict, s.suspect, s.signals, s.channel, s.scanned_at,
+                                       s.country, s.latitude, s.longitude).order_by(s.id)).all()  # fmt: skip
+        assert [(r.serial, r.lot, r.verdict, r.channel) for r in rows] == [
+            ("S1", "L1", "authentic", "digital_link"), ("S1", "L1", "authentic", "digital_link"),
+            ("Z9", "L1", "unknown", "digital_link"),
+        ]  # fmt: skip
+        assert [r.scanned_at.replace(tzinfo=dt.UTC) for r in rows] == [when for _, when, _, _ in observed]
+        assert [(r.suspect, r.signals) for r in rows] == [(False, []), (False, []),
+                                                        (True, ["unknown_serial_of_known_gtin"])]  # fmt: skip
+        assert [(r.country, r.latitude, r.longitude) for r in rows] == [("DE", 52.5, -13.4), (None, None, None),
+                                                                        ("FR", None, None)]  # fmt: skip
+        for serial in ("S1", "Z9"):
+            other._history(GTIN, serial)  # PostgreSQL: stale now (reload_after=0), read by refresh
+        other.refresh()
+        assert list(other._histories[(GTIN, "S1")].times) == [at, at + dt.timedelta(microseconds=7)]
+        assert other._histories[(GTIN, "S1")].places == {"DE:52.5,-13.4": at}
+        assert other._histories[(GTIN, "Z9")].places == {"FR": observed[2][1]}
+    finally:
+        other.close()
+
+
+def test_sqlite_scan_conversions_are_sqlalchemys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQLite fast path writes and reads exactly the text SQLAlchemy's processors do; when it
+    would not (another storage format), it is not used."""
+    engine = open_database(f"sqlite:///{tmp_path / 'scans.db'}")
+    codec = _SqliteScans.of(engine)
+    assert codec is not None
+    column = table_of(VerificationScanRow).c.scanned_at
+    write = column.type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+    read = column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
+    assert write is not None and read is not None
+    for when in (dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC), dt.datetime(1999, 12, 31, 23, 59, 59, 999999),
+                 dt.datetime(2026, 11, 28, 0, 0, 0, 1, tzinfo=dt.UTC)):  # fmt: skip
+        row = (GTIN, "S1", None, "authentic", False, (), "api", when, None, None, None)
+        (params,) = codec.params([row])
+        assert params[-1] == write(when)
+        assert codec.time_of(params[-1]) == read(params[-1]).replace(tzinfo=dt.UTC)
+    assert _SqliteScans.of(open_database(f"sqlite:///{tmp_path / 'other.db'}")) is not None
+    # a conversion that differs from SQLAlchemy's (here: a naive time): the processors are used instead
+    monkeypatch.setattr(_SqliteScans, "time_of", staticmethod(dt.datetime.fromisoformat))
+    assert _SqliteScans.of(engine) is None
+    engine.dispose()
 
 
 def test_histories_are_refreshed_by_the_flush_thread_not_by_a_verification(engine: Engine, scans: ScanLog) -> None:
