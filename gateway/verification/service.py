@@ -37,6 +37,9 @@ __all__ = ["Outcome", "VerificationService", "parse_expiry", "parse_label"]
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Scans of a serial are re-read from the database (other replicas' scans) at most this often.
 HISTORY_RELOAD_SECONDS = 5.0
+_MAX_KEPT_ANSWERS = 65536  # labels whose answer verify_json keeps (all dropped when full)
+_CHECKED_AT = b',"checked_at":'
+_AS_OF_BLOCK = b',"data_as_of_block":'
 
 
 def parse_expiry(value: str | None, *, field: str = "expiry") -> dt.date | None:
@@ -100,6 +103,7 @@ class VerificationService:
         self.limiter = TokenBucketLimiter(settings.verify_rate_per_second, settings.verify_rate_burst)
         self.engine = engine
         self.local_database = engine.dialect.name == "sqlite"
+        self._answers: dict[LabelQuery, _KeptAnswer] = {}
 
     def close(self) -> None:
         self.scans.close()
@@ -138,38 +142,59 @@ class VerificationService:
         now = dt.datetime.now(dt.UTC)
         record = lookup.record
         decision = decide(record, label, now.date())
-        dispensed_at = record.status_changed_at if record is not None else None
-        signals = self.scans.observe(
+        signals = self._observe(label, facts, record, decision, place, channel, now, serial is not None)
+        answer = _public_answer(label, facts, record, decision, signals, serial is not None)
+        answer["checked_at"] = now
+        answer["data_as_of_block"] = lookup.as_of_block
+        return Outcome(answer, decision, facts.known)
+
+    def verify_json(self, label: LabelQuery, place: Place | None, channel: str) -> bytes:
+        """``verify(label, place, channel).json()``, byte for byte, for the hot path: the verdict
+        and the answer's JSON up to ``checked_at`` are kept per label while its record and its
+        GTIN's facts are the same objects of the lookup caches (a change of the model replaces
+        them), on the same day, and for the same signals; only the time and the block are new."""
+        facts = self.records.gtin(label.gtin)
+        lookup = self.records.item(label.gtin, label.serial)
+        record = lookup.record
+        now = dt.datetime.now(dt.UTC)
+        today = now.date()
+        kept = self._answers.get(label)
+        if kept is None or kept.record is not record or kept.facts is not facts or kept.today != today:
+            if len(self._answers) >= _MAX_KEPT_ANSWERS:
+                self._answers.clear()
+            kept = self._answers[label] = _KeptAnswer(record, facts, today, decide(record, label, today), {})
+        signals = self._observe(label, facts, record, kept.decision, place, channel, now, True)
+        key = tuple(signals)
+        head = kept.heads.get(key)
+        if head is None:  # {"verdict":…,"signals":[…]} without its "}", and the next key
+            head = to_json(_public_answer(label, facts, record, kept.decision, signals, True))[:-1] + _CHECKED_AT
+            kept.heads[key] = head
+        block = lookup.as_of_block
+        return b"".join((head, to_json(now), _AS_OF_BLOCK, b"null" if block is None else str(block).encode(), b"}"))
+
+    def _observe(
+        self,
+        label: LabelQuery,
+        facts: GtinFacts,
+        record: ItemRecord | None,
+        decision: Decision,
+        place: Place | None,
+        channel: str,
+        now: dt.datetime,
+        of_serial: bool,
+    ) -> list[str]:
+        """Records the scan; its signals."""
+        return self.scans.observe(
             gtin=label.gtin,
-            serial=label.serial if serial is not None else None,
+            serial=label.serial if of_serial else None,
             lot=label.lot,
             verdict=decision.verdict,
             gtin_known=facts.known,
-            dispensed_at=dispensed_at,
+            dispensed_at=record.status_changed_at if record is not None else None,
             place=place,
             channel=channel,
             now=now,
         )
-        # plain values rather than models: building three models cost half a verification, and
-        # their JSON is the same (tests validate the answers against VerificationPublic)
-        answer = {
-            "verdict": decision.verdict,
-            "message": MESSAGES[decision.verdict],
-            "product": _product(label, record, facts, decision),
-            "checks": {
-                "gtin_known": facts.known,
-                "serial_registered": record is not None and serial is not None,
-                "lot": decision.lot,
-                "expiry": decision.expiry,
-                "status": None if record is None else record.own_status.lower(),
-                "expired_by_date": decision.expired_by_date,
-            },
-            "suspect": bool(signals),
-            "signals": signals,
-            "checked_at": now,
-            "data_as_of_block": lookup.as_of_block,
-        }
-        return Outcome(answer, decision, facts.known)
 
     # ------------------------------------------------------------------ DSCSA
 
@@ -192,6 +217,45 @@ class VerificationService:
             as_of_block=outcome.answer["data_as_of_block"],
             now=outcome.answer["checked_at"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptAnswer:
+    """What :meth:`VerificationService.verify_json` keeps of a label's answer (see there)."""
+
+    record: ItemRecord | None
+    facts: GtinFacts
+    today: dt.date
+    decision: Decision
+    heads: dict[tuple[str, ...], bytes]  # by signals: the JSON up to the value of checked_at
+
+
+def _public_answer(
+    label: LabelQuery,
+    facts: GtinFacts,
+    record: ItemRecord | None,
+    decision: Decision,
+    signals: list[str],
+    of_serial: bool,
+) -> dict[str, Any]:
+    """The public answer without its last two fields (``checked_at``, ``data_as_of_block``), as
+    plain values in the field order of :class:`VerificationPublic`: building three models cost
+    half a verification, and their JSON is the same (tests validate the answers against the model)."""
+    return {
+        "verdict": decision.verdict,
+        "message": MESSAGES[decision.verdict],
+        "product": _product(label, record, facts, decision),
+        "checks": {
+            "gtin_known": facts.known,
+            "serial_registered": record is not None and of_serial,
+            "lot": decision.lot,
+            "expiry": decision.expiry,
+            "status": None if record is None else record.own_status.lower(),
+            "expired_by_date": decision.expired_by_date,
+        },
+        "suspect": bool(signals),
+        "signals": signals,
+    }
 
 
 def _product(

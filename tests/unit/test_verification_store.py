@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, insert, inspect, select
 
 from chain_client import gs1
+from gateway.core.config import Settings
 from gateway.db.base import Base
 from gateway.db.migrate import alembic_config
 from gateway.indexer.maintenance import open_database
@@ -23,8 +25,9 @@ from gateway.indexer.tables import CheckpointRow, EventRow, ObjectRow, PartnerRo
 from gateway.verification.products import ProductFactsIn, get_product, put_product
 from gateway.verification.records import RecordStore
 from gateway.verification.scans import Place, ScanLog, SignalSettings, _SqliteScans, suspect_scans_query
+from gateway.verification.service import VerificationService
 from gateway.verification.tables import VerificationScanRow
-from gateway.verification.verdict import Verdict
+from gateway.verification.verdict import LabelQuery, Verdict, VerificationPublic
 from tests.unit.test_indexer_support import BACKENDS, Databases, databases
 
 GTIN = "00614141770014"
@@ -432,3 +435,49 @@ def test_the_suspect_view_reads_the_partial_index_of_suspect_scans(dbs: Database
             assert "WHERE (suspect IS TRUE)" in definition, definition
     engine.dispose()
     assert indexes == {"ix_verification_scans_gtin_serial_at", "ix_verification_scans_suspect_at"}
+
+
+def test_verify_json_is_the_answer_of_verify_byte_for_byte(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path's JSON (verdict and answer kept per label) equals ``verify(...).json()`` but
+    for the time, for every verdict, with and without signals (the same signals for both: each
+    verification records a scan, which would change the next one's); a change of the record
+    reaches it once the lookup cache has the new record."""
+    service = VerificationService(Settings(data_dir=tmp_path), engine)
+    try:
+        labels = [
+            LabelQuery(GTIN, "S1", "L1", dt.date(2027, 6, 30)),  # recalled lot
+            LabelQuery(GTIN, "S1", "L2"),  # mismatch
+            LabelQuery(GTIN, "S9"),  # authentic, nothing printed to check
+            LabelQuery(GTIN, "D1"),  # dispensed
+            LabelQuery(GTIN, "NOPE"),  # unknown serial
+            LabelQuery(OTHER, "X1", "L9"),
+        ]
+
+        def without_time(body: bytes) -> dict[str, object]:
+            assert VerificationPublic.model_validate_json(body).model_dump_json().encode() == body
+            answer: dict[str, object] = json.loads(body)
+            assert list(answer)[-2:] == ["checked_at", "data_as_of_block"]
+            del answer["checked_at"]
+            return answer
+
+        verdicts = set()
+        for label in labels:
+            for signals in ([], ["many_places"], ["many_places", "scanned_after_dispense"], []):
+                monkeypatch.setattr(service.scans, "observe", lambda **_: list(signals))  # noqa: B023
+                fast = service.verify_json(label, None, "api")
+                assert without_time(fast) == without_time(service.verify(label, None, "api").json())
+                assert json.loads(fast)["signals"] == signals
+                verdicts.add(json.loads(fast)["verdict"])
+        assert verdicts == {"recalled", "mismatch", "authentic", "dispensed", "unknown"}
+        with engine.begin() as conn:
+            objects = table_of(ObjectRow)
+            conn.execute(objects.update().where(objects.c.serial == "S9").values(own_status="QUARANTINED"))
+        assert json.loads(service.verify_json(labels[2], None, "api"))["verdict"] == "authentic"  # cached record
+        service.records._drop()  # what a new event in the model does: item lookups go, GTIN facts stay
+        fast = service.verify_json(labels[2], None, "api")
+        assert json.loads(fast)["verdict"] == "quarantined"
+        assert without_time(fast) == without_time(service.verify(labels[2], None, "api").json())
+    finally:
+        service.close()

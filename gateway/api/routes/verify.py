@@ -172,7 +172,7 @@ def answer_now(
     client = client_key(peer, forwarded_for, service.settings.verify_trust_forwarded_for)
     if service.limiter.take(client) > 0:  # not taken: verify_query answers the 429
         return None
-    return service.verify(label, where, "api").json()
+    return service.verify_json(label, where, "api")
 
 
 class VerifyIn(BaseModel):
