@@ -30,6 +30,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from gateway.api.fastpath import VERIFY_PATH, _query
 from gateway.api.routes.verify import answer_now, verification_of
+from gateway.verification.service import VerificationService
 
 __all__ = ["GatewayHttpProtocol", "server_config"]
 
@@ -42,6 +43,13 @@ _NOT_HERE = frozenset({b"expect", b"transfer-encoding", b"upgrade"})
 
 class GatewayHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, answering plain ``GET /v1/verify`` itself (see the module)."""
+
+    # the connection's verification service, looked up on its first plain verification (the app's
+    # state is read through Starlette's __getattr__: several µs a time)
+    _verification: VerificationService | None = None
+    # the head of a 200 answer to a plain verification, without its content-length value, for
+    # the current default headers (uvicorn replaces their list when the Date changes, each second)
+    _head: tuple[object, bytes] = (None, b"")
 
     def on_headers_complete(self) -> None:
         if not self._answered_here():
@@ -93,19 +101,24 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             if host:
                 client = (host, port)  # what uvicorn's middleware makes the scope's client
         query = _query(b"" if mark < 0 else url[mark + 1 :])
-        body = answer_now(verification_of(self.config.app), query, client[0] if client else None, forwarded_for)
+        service = self._verification
+        if service is None:
+            service = self._verification = verification_of(self.config.app)
+        body = answer_now(service, query, client[0] if client else None, forwarded_for)
         if body is None:
             return False
         version = self.parser.get_http_version()
         keep_alive = version != "1.0" and self.parser.should_keep_alive()  # as uvicorn
-        head = [STATUS_LINE[200]]
-        for name, value in self.server_state.default_headers:  # server, date: as uvicorn sends them
-            head += (name, b": ", value, b"\r\n")
-        head += (_CONTENT, str(len(body)).encode(), b"\r\n")
-        if not keep_alive:
-            head.append(_CLOSE)
-        head += (b"\r\n", body)
-        self.transport.write(b"".join(head))
+        defaults = self.server_state.default_headers
+        of, head = GatewayHttpProtocol._head
+        if of is not defaults:
+            head = STATUS_LINE[200]
+            for name, value in defaults:  # server, date: as uvicorn sends them
+                head += name + b": " + value + b"\r\n"
+            head += _CONTENT
+            GatewayHttpProtocol._head = (defaults, head)
+        ending = b"\r\n\r\n" if keep_alive else b"\r\n" + _CLOSE + b"\r\n"
+        self.transport.write(b"".join((head, str(len(body)).encode(), ending, body)))
         if self.access_log:
             address = f"{client[0]}:{client[1]}" if client else ""
             self.access_logger.info('%s - "GET %s HTTP/%s" %d', address, url.decode("latin-1"), version, 200)
