@@ -20,21 +20,23 @@ from typing import Any, cast
 from sqlalchemy import ClauseElement, Connection, Dialect, Table, insert
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["bulk_execute", "bulk_insert", "bulk_insert_tuples"]
+__all__ = ["bulk_execute", "bulk_insert", "bulk_insert_tuples", "insert_plan"]
 
 
 @dataclass(frozen=True)
-class _Plan:
+class BulkPlan:
     sql: str
     keys: tuple[str, ...]  # row keys, in the statement's parameter order
     processors: tuple[Callable[[Any], Any] | None, ...]
     positional: bool
 
 
-_PLANS: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, tuple[str, ...]], _Plan]] = weakref.WeakKeyDictionary()
+_PLANS: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, tuple[str, ...]], BulkPlan]] = weakref.WeakKeyDictionary()
 
 
-def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Plan:
+def insert_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> BulkPlan:
+    """The INSERT of ``columns`` into ``table`` compiled for ``dialect`` (cached): its SQL, the
+    columns in the order of its parameters, and their bind processors."""
     plans = _PLANS.setdefault(dialect, {})
     key = (table.name, columns)
     plan = plans.get(key)
@@ -42,11 +44,11 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Plan:
         compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
         keys = tuple(compiled.positiontup or ()) if compiled.positional else columns
         processors = tuple(table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys)
-        plan = plans[key] = _Plan(compiled.string, keys, processors, compiled.positional)
+        plan = plans[key] = BulkPlan(compiled.string, keys, processors, compiled.positional)
     return plan
 
 
-def _statement_plan(dialect: Dialect, name: str, statement: ClauseElement) -> _Plan:
+def _statement_plan(dialect: Dialect, name: str, statement: ClauseElement) -> BulkPlan:
     plans = _PLANS.setdefault(dialect, {})
     key = ("statement " + name, ())
     plan = plans.get(key)
@@ -54,7 +56,7 @@ def _statement_plan(dialect: Dialect, name: str, statement: ClauseElement) -> _P
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         keys = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
         processors = tuple(compiled.binds[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys)
-        plan = plans[key] = _Plan(compiled.string, keys, processors, compiled.positional)
+        plan = plans[key] = BulkPlan(compiled.string, keys, processors, compiled.positional)
     return plan
 
 
@@ -62,7 +64,7 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[dict[str, A
     """Inserts ``rows`` (dicts with the same keys, all of them columns of ``table``) into ``table``."""
     if not rows:
         return
-    _run(connection, _plan(connection.dialect, table, tuple(rows[0])), rows)
+    _run(connection, insert_plan(connection.dialect, table, tuple(rows[0])), rows)
 
 
 def bulk_insert_tuples(
@@ -72,7 +74,7 @@ def bulk_insert_tuples(
     many rows for a while (a tuple of plain values is not tracked by the garbage collector)."""
     if not rows:
         return
-    plan = _plan(connection.dialect, table, columns)
+    plan = insert_plan(connection.dialect, table, columns)
     _run(connection, plan, rows, positions=[columns.index(key) for key in plan.keys])
 
 
@@ -83,7 +85,7 @@ def bulk_execute(connection: Connection, name: str, statement: ClauseElement, ro
         _run(connection, _statement_plan(connection.dialect, name, statement), rows)
 
 
-def _run(connection: Connection, plan: _Plan, rows: Sequence[Any], *, positions: list[int] | None = None) -> None:
+def _run(connection: Connection, plan: BulkPlan, rows: Sequence[Any], *, positions: list[int] | None = None) -> None:
     """Runs ``plan`` for ``rows``: dicts read by the plan's keys, or with ``positions`` (the index
     in a row of each of the plan's keys) tuples."""
     converters = [(i, p) for i, p in enumerate(plan.processors) if p is not None]

@@ -52,7 +52,7 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, Integer, Select, bindparam, func, insert, select
 
-from gateway.indexer.bulk import bulk_insert_tuples
+from gateway.indexer.bulk import bulk_insert_tuples, insert_plan
 from gateway.indexer.tables import table_of
 from gateway.partner.operations import InvalidInput
 from gateway.verification.tables import SuspectReportRow, VerificationScanRow
@@ -156,16 +156,15 @@ class _SqliteScans:
 
     @classmethod
     def of(cls, engine: Engine) -> _SqliteScans | None:
-        dialect = engine.dialect
-        compiled = insert(_SCANS).compile(dialect=dialect, column_keys=list(_ROW_COLUMNS))
-        if tuple(compiled.positiontup or ()) != cls.KEYS:
+        plan = insert_plan(engine.dialect, _SCANS, _ROW_COLUMNS)
+        if not plan.positional or plan.keys != cls.KEYS:
             return None
-        processors = {k: _SCANS.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in cls.KEYS}
+        processors = dict(zip(plan.keys, plan.processors, strict=True))
         signals = processors["signals"]
-        read_time = _SCANS.c.scanned_at.type.dialect_impl(dialect).result_processor(dialect, None)
+        read_time = _time_reader(engine)
         if signals is None or read_time is None:
             return None
-        codec = cls(compiled.string, signals)
+        codec = cls(plan.sql, signals)
         at = dt.datetime(2026, 3, 9, 7, 5, 4, 123456, tzinfo=dt.UTC)
         samples = [
             (gtin, "S1", lot, "authentic", suspect, tuple(sig), "api", when, country, lat, lon)
@@ -350,9 +349,7 @@ class ScanLog:
         self._sqlite = _SqliteScans.of(engine) if self._follow_ids else None
         if self._follow_ids:  # follow()'s statements, compiled once for the driver
             self._tail_sql = (_DriverSql.of(_TAIL_Q, engine), _DriverSql.of(_TAIL_BELOW_Q, engine))
-            self._read_time = _SCANS.c.scanned_at.type.dialect_impl(engine.dialect).result_processor(
-                engine.dialect, None
-            )
+            self._read_time = _time_reader(engine)
         # SQLite: the last scan id the flush thread has read (None: to be read, see follow())
         self._tail_after: int | None = None
         # SQLite: id ranges (first, last) of the scans this process wrote and follow() has not
@@ -663,6 +660,11 @@ def suspect_scans_query(since: dt.datetime, limit: int, gtins: list[str] | None 
         .limit(limit)
     )
     return query if gtins is None else query.where(s.gtin.in_(gtins))
+
+
+def _time_reader(engine: Engine) -> Callable[[Any], Any] | None:
+    """How ``engine``'s dialect reads a stored ``scanned_at`` (None: the driver's value is a datetime)."""
+    return _SCANS.c.scanned_at.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
