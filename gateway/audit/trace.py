@@ -12,9 +12,10 @@ and pallets that carried the traced goods are part of the answer. Each depth lev
 statement (``UNION ALL`` of the edge kinds) joining the whole frontier, bound as one parameter,
 to the indexes; forward, the items met as lot members get a statement of their own that leaves
 out the edge kinds an item cannot have (see :func:`_walk`), which halves the index probes of a
-forward trace. Then one statement for the objects' details and one for their holders (from
-``ix_idx_custody_history_holders`` alone). Statements run through the driver's cursor, so rows
-come back as the driver's tuples, and a lot member's details ride along with its membership edge.
+forward trace. Then one statement for the objects' details and one for their holders (an object's
+own rows, from ``ix_idx_custody_history_own_holders`` alone; see :func:`_holders`). Statements run
+through the driver's cursor, so rows come back as the driver's tuples, and a lot member's details
+ride along with its membership edge.
 
 ``since``/``until`` keep edges recorded in that window (a containment counts when it overlapped
 the window) and custody rows inside it; ``max_depth`` bounds the number of edges from the root.
@@ -50,7 +51,6 @@ __all__ = [
     "backward_trace",
     "chunks",
     "forward_trace",
-    "holders_and_places",
     "partners_by_id",
     "require_object",
     "validate_window",
@@ -443,32 +443,46 @@ def _objects(
     return found, origins
 
 
+# tables.OWN_HISTORY_ROWS over the alias h: the condition of ix_idx_custody_history_own_holders, which
+# a statement must state for the planners to read that partial index
+_OWN_ROWS = "h.container_id IS NULL OR h.event IN ('packed', 'unpacked')"
+
+
 def _holders(
-    session: Session, object_ids: Iterable[str], since: dt.datetime | None, until: dt.datetime | None
+    session: Session,
+    object_ids: Iterable[str],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    cut: Iterable[str] = (),
 ) -> tuple[set[int], set[str]]:
-    """The custodians in the objects' histories (in the window) and the GLNs of those entries."""
-    ids_from, ids = _id_set(session, object_ids)
-    sql = (
+    """The custodians in the objects' histories (in the window) and the GLNs of those entries.
+
+    Of ``object_ids`` only the own rows are read (:data:`~gateway.indexer.tables.OWN_HISTORY_ROWS`):
+    the others repeat, at the same time, a row of the outermost container, which the trace reached
+    (it follows every containment that overlaps its window), so they add no custodian or GLN. The
+    objects in ``cut`` (the last level of a trace cut by ``max_depth``, whose containers were not
+    looked up) have all their rows read."""
+    ids_from, _ = _id_set(session, ())
+    window = _window_sql("h.at", since, until)
+    own = (
         f"SELECT DISTINCT h.custodian, h.gln FROM {ids_from} JOIN idx_custody_history h ON h.object_id = f.value"
-        f" WHERE 1 = 1{_window_sql('h.at', since, until)}"
+        f" WHERE ({_OWN_ROWS}){window}"
     )
+    whole = (
+        f"SELECT DISTINCT h.custodian, h.gln FROM {ids_from} JOIN idx_custody_history h ON h.object_id = f.value"
+        f" WHERE 1 = 1{window}"
+    )
+    cut = set(cut)
     partner_ids: set[int] = set()
     glns: set[str] = set()
-    for custodian, gln in _fetch(session, sql, ids, since, until):
-        partner_ids.add(custodian)
-        if gln:
-            glns.add(gln)
+    for sql, group in ((own, [oid for oid in object_ids if oid not in cut]), (whole, list(cut))):
+        if not group:
+            continue
+        for custodian, gln in _fetch(session, sql, _id_set(session, group)[1], since, until):
+            partner_ids.add(custodian)
+            if gln:
+                glns.add(gln)
     return partner_ids, glns
-
-
-def holders_and_places(
-    session: Session, object_ids: Iterable[str], since: dt.datetime | None = None, until: dt.datetime | None = None
-) -> tuple[list[TracePartner], list[TraceLocation]]:
-    """Who held the objects (custodians in their histories) and the GLNs they passed through."""
-    ids = list(object_ids)
-    partner_ids, glns = _holders(session, ids, since, until)
-    glns |= _objects(session, dict.fromkeys(ids, 0), since, until)[1]
-    return partners_by_id(session, partner_ids), _locations(session, glns)
 
 
 def partners_by_id(session: Session, partner_ids: Iterable[int]) -> list[TracePartner]:
@@ -534,7 +548,9 @@ def _trace(
         known.clear()  # its rows need not wait for the collector's pass when it resumes
         # an item's lot id names a lot that need not be registered: such an edge leads nowhere
         edges = [e for e in edges if e.source in objects and e.target in objects]
-        partner_ids, glns = _holders(session, objects, since, until)
+        # the last level of a trace cut by max_depth: its containers were not looked up
+        cut = [oid for oid, depth in depths.items() if depth == max_depth] if max_depth is not None else []
+        partner_ids, glns = _holders(session, objects, since, until, cut)
         partners, locations = partners_by_id(session, partner_ids), _locations(session, glns | origins)
         return TraceResult(
             root=root,

@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,6 +43,7 @@ from gateway.indexer.coltypes import UInt256, UtcDateTime
 
 __all__ = [
     "MODEL_TABLES",
+    "OWN_HISTORY_ROWS",
     "BlockRow",
     "CheckpointRow",
     "ContainmentRow",
@@ -243,6 +245,12 @@ class ObjectRow(Base):
     last_event_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
+# The rows of a custody history an object has of its own: not those an event on its outermost
+# container gave it (``container_id`` set, the container's custodian and GLN); packing and unpacking
+# also name the container, but are the object's own events.
+OWN_HISTORY_ROWS = "container_id IS NULL OR event IN ('packed', 'unpacked')"
+
+
 class CustodyHistoryRow(Base):
     """One custody-relevant event of one object, with who held and owned it afterwards.
 
@@ -253,7 +261,20 @@ class CustodyHistoryRow(Base):
 
     __tablename__ = "idx_custody_history"
     # Who held an object where, read from the index alone: a trace asks it of thousands of objects.
-    __table_args__ = (Index("ix_idx_custody_history_holders", "object_id", "custodian", "gln"),)
+    # Only the object's own rows: a row an event on its container gave it repeats that container's
+    # custodian and GLN, and a trace always reaches the container too (migration 0005).
+    __table_args__ = (
+        Index(
+            "ix_idx_custody_history_own_holders",
+            "object_id",
+            "custodian",
+            "gln",
+            "event",
+            "container_id",
+            sqlite_where=text(OWN_HISTORY_ROWS),
+            postgresql_where=text(OWN_HISTORY_ROWS),
+        ),
+    )
 
     object_id: Mapped[str] = mapped_column(HASH, primary_key=True)
     block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, index=True)

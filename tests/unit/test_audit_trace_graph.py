@@ -145,3 +145,28 @@ def test_custody_report_escapes_ledger_text(engine: Engine) -> None:
     html = render_custody_report(chain)
     assert "maker &lt;b&gt;&amp;&lt;/b&gt;" in html and "<b>" not in html
     assert "<script" not in html and "http" not in html.replace("http-equiv", "")
+
+
+def test_holders_are_read_from_the_own_rows_index_alone(engine: Engine) -> None:
+    """The trace reads its holders from the partial index of the objects' own history rows; the rows
+    a container's events gave what was packed in it are not in that index (the pallet's shipment
+    gave a row to each case and item on it)."""
+    with Session(engine) as session:
+        ids_from, _ = trace._id_set(session, ())
+    sql = (
+        f"SELECT DISTINCT h.custodian, h.gln FROM {ids_from} JOIN idx_custody_history h ON h.object_id = f.value"
+        f" WHERE ({trace._OWN_ROWS})"
+    )
+    with engine.connect() as connection:
+        copies = connection.exec_driver_sql(
+            "SELECT count(*) FROM idx_custody_history WHERE container_id IS NOT NULL AND event = 'shipped'"
+        ).scalar_one()
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(str(row) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, ("[]",)))
+            assert "USING COVERING INDEX ix_idx_custody_history_own_holders" in plan, plan
+        else:
+            definition = connection.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_idx_custody_history_own_holders'"
+            ).scalar_one()
+            assert "WHERE ((container_id IS NULL) OR" in definition, definition
+    assert copies == WIDE // 2 + 1  # case1 and its items were on the pallet when it shipped
