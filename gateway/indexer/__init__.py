@@ -6,7 +6,8 @@ by ``python -m gateway.indexer rebuild`` and compared with the live one by ``…
 Modules, bottom-up:
 
 - ``errors``: the exception tree; ``coltypes``: portable column types; ``tables``: the tables;
-  ``bulk``: fast bulk inserts;
+  ``bulk``: fast bulk inserts and reads by key; ``walcheckpoint``: SQLite log checkpoints off
+  the indexer's commits;
 - ``source``: the :class:`ChainSource` protocol and its JSON-RPC implementation; ``ranges``:
   adaptive ``eth_getLogs`` ranges; ``reader``: consistent, read-ahead ranges of decoded events;
 - ``decode``: fast log decoding into :mod:`chain_client.events` models; ``codec``: those models

@@ -12,15 +12,16 @@ a batch: changed objects, closed containments), its processors taken from the bo
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ClauseElement, Connection, Dialect, Table, insert
+from sqlalchemy import ClauseElement, Connection, Dialect, Table, insert, text
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["bulk_execute", "bulk_insert", "bulk_insert_tuples", "insert_plan"]
+__all__ = ["bulk_execute", "bulk_insert", "bulk_insert_tuples", "insert_plan", "select_by_keys"]
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,67 @@ def _run(connection: Connection, plan: BulkPlan, rows: Sequence[Any], *, positio
                 values[i] = convert(values[i])
         params.append(tuple(values) if plan.positional else dict(zip(plan.keys, values, strict=True)))
     connection.exec_driver_sql(plan.sql, params)
+
+
+@dataclass(frozen=True)
+class _SelectPlan:
+    sql: str
+    positional: bool
+    types: tuple[Any, ...]  # each column's type for the dialect
+
+
+_SELECTS: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, tuple[str, ...], str], _SelectPlan]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _select_plan(dialect: Dialect, table: Table, columns: tuple[str, ...], key: str) -> _SelectPlan:
+    plans = _SELECTS.setdefault(dialect, {})
+    plan = plans.get((table.name, columns, key))
+    if plan is None:
+        keys = "unnest(CAST(:keys AS text[])) AS f(value)" if dialect.name == "postgresql" else "json_each(:keys) AS f"
+        listed = ", ".join(f"t.{c}" for c in columns)
+        compiled = text(f"SELECT {listed} FROM {keys} JOIN {table.name} AS t ON t.{key} = f.value").compile(
+            dialect=dialect
+        )
+        types = tuple(table.c[c].type.dialect_impl(dialect) for c in columns)
+        plan = plans[(table.name, columns, key)] = _SelectPlan(compiled.string, compiled.positional, types)
+    return plan
+
+
+def select_by_keys(
+    connection: Connection, table: Table, columns: tuple[str, ...], key: str, values: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """The ``columns`` of the rows of ``table`` whose ``key`` column is one of ``values`` (text keys),
+    converted as SQLAlchemy's result processors convert them, through the driver's cursor.
+
+    The keys are bound as one parameter (a JSON array on SQLite, a text array on PostgreSQL) and
+    joined to the key's index, so the statement is compiled once and needs no ``IN`` list; the
+    rows come back as the driver's tuples, without SQLAlchemy's result rows.
+    """
+    if not values:
+        return []
+    dialect = connection.dialect
+    plan = _select_plan(dialect, table, columns, key)
+    bound: Any = list(values) if dialect.name == "postgresql" else json.dumps(list(values))
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(plan.sql, (bound,) if plan.positional else {"keys": bound})
+        rows = cursor.fetchall()
+        # a processor may depend on the driver's type code of the column (PostgreSQL numerics)
+        processors = [
+            (i, p)
+            for i, (type_, described) in enumerate(zip(plan.types, cursor.description, strict=True))
+            if (p := type_.result_processor(dialect, described[1])) is not None
+        ]
+    finally:
+        cursor.close()
+    if not processors:
+        return [tuple(row) for row in rows]
+    converted: list[tuple[Any, ...]] = []
+    for row in rows:
+        values_ = list(row)
+        for i, convert in processors:
+            values_[i] = convert(values_[i])
+        converted.append(tuple(values_))
+    return converted

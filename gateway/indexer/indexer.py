@@ -44,6 +44,7 @@ from gateway.indexer.reader import Batch, RangeReader
 from gateway.indexer.rollback import rollback_to
 from gateway.indexer.source import BlockHeader, ChainSource
 from gateway.indexer.state import WorkingSet
+from gateway.indexer.walcheckpoint import WalCheckpointer, batch_pragmas
 
 __all__ = ["Checkpoint", "Indexer", "IndexerConfig", "SyncReport", "gc_paused", "ledger_decoder"]
 
@@ -64,7 +65,9 @@ class IndexerConfig:
     """How the indexer reads the chain.
 
     ``undo_window``: blocks below the head whose changes are saved for a cheap rollback; a reorg
-    deeper than that is still rolled back exactly, by replaying the stored events.
+    deeper than that is still rolled back exactly, by replaying the stored events. Blocks the node
+    reports finalized (the ``finalized`` block tag) get no undo entries either: consensus does not
+    reorganise them, and if a development node is told to, the replay still rolls back exactly.
     ``pause_gc``: suspend Python's cyclic garbage collector while a batch is processed. A batch
     creates hundreds of thousands of short-lived, acyclic objects (freed by reference counting
     anyway), and on CPython 3.11 the collector's repeated scans of them cost about 40 % of the
@@ -164,6 +167,7 @@ class Indexer:
             source, [self.ledger, self.relay], self.decoder, self.ranges, header_cache=c.header_cache
         )
         self._stop = threading.Event()
+        self._checkpointer = WalCheckpointer(engine)
         self._ensure_checkpoint()
 
     # -- setup ----------------------------------------------------------------------------------
@@ -231,6 +235,7 @@ class Indexer:
         if to_block is not None:
             target = min(target, to_block)
         rolled_back_to, path = self._handle_reorg()
+        undo_from = self._undo_from(head)
         first = self.checkpoint().last_block + 1
         events = logs = retries = 0
         while (start := self.checkpoint().last_block + 1) <= target and not self._stop.is_set():
@@ -238,7 +243,7 @@ class Indexer:
                 with self.reader.ahead(start, target, self.config.prefetch, self._stop.is_set) as batches:
                     for batch in batches:
                         for part in batch.parts(self.config.max_batch_events):
-                            events += self._apply(part, head)
+                            events += self._apply(part, undo_from)
                         logs += batch.logs
             except ChainChangedDuringFetch:
                 retries += 1
@@ -308,42 +313,64 @@ class Indexer:
         indexed are skipped event by event, so re-indexing a range changes nothing.
         """
         batch = self.reader.read(first, last)
-        return batch.logs, self._apply(batch, self.source.head() if head is None else head)
+        return batch.logs, self._apply(batch, self._undo_from(self.source.head() if head is None else head))
 
-    def _apply(self, batch: Batch, head: int) -> int:
-        """Writes one batch and the checkpoint in one transaction; returns the number of new events."""
-        first, last, headers = batch.first, batch.last, batch.headers
-        times = {n: dt.datetime.fromtimestamp(h.timestamp, dt.UTC) for n, h in headers.items()}
+    def _undo_from(self, head: int) -> int:
+        """The first block whose changes get undo entries: within ``undo_window`` of ``head``, and
+        above the node's finalized block when it names one."""
         undo_from = head - self.config.undo_window + 1
-        with gc_paused(self.config.pause_gc), Session(self.engine) as session, session.begin():
-            if self.engine.dialect.name == "sqlite":
-                # A batch inserts into indexes keyed by hashes, all over the B-trees: with SQLite's
-                # default 2 MiB page cache most of them miss. A per-connection setting, no durability.
-                session.connection().exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
-            cp = session.scalars(select(t.CheckpointRow).where(self._key()).with_for_update()).one()
-            if first > cp.last_block + 1:
-                raise IndexerError(f"range {first}-{last} would leave blocks {cp.last_block + 1}-{first - 1} unindexed")
-            parent_hash = headers[first].parent_hash if batch.parent_hash is None else batch.parent_hash
-            extends = first != cp.last_block + 1 or cp.last_block_hash in (None, parent_hash)
-            if not extends:  # the chain changed below this range since the last batch
-                raise ChainChangedDuringFetch(f"block {first} does not extend the indexed block {cp.last_block}")
-            self._check_stored_hashes(session, first, last, headers)
-            fresh = self._new_events(session, first, last, batch.events)
-            ws = WorkingSet(session, undo_from=undo_from)
-            projector = Projector(ws, times)
-            projector.prepare(fresh)
-            for event in fresh:
-                projector.apply(event)
-            projector.flush()
-            self._store_raw(session, fresh, times)
-            self._store_blocks(session, {e.meta.block_number for e in fresh} | {last}, headers)
-            undo = t.table_of(t.UndoRow)
-            bulk_insert(session.connection(), undo, ws.undo_rows)
-            session.execute(delete(undo).where(undo.c.block_number < undo_from))
-            cp.undo_floor = max(cp.undo_floor, undo_from - 1)
-            if last >= cp.last_block:
-                cp.last_block, cp.last_block_hash = last, headers[last].hash
-            cp.updated_at = dt.datetime.now(dt.UTC)
+        finalized = self.source.finalized()
+        return undo_from if finalized is None else max(undo_from, finalized + 1)
+
+    def _apply(self, batch: Batch, undo_from: int) -> int:
+        """Writes one batch and the checkpoint in one transaction; returns the number of new events."""
+        times = {n: dt.datetime.fromtimestamp(h.timestamp, dt.UTC) for n, h in batch.headers.items()}
+        sqlite = self.engine.dialect.name == "sqlite"
+        with gc_paused(self.config.pause_gc), self.engine.connect() as connection:
+            # SQLite: a batch inserts into indexes keyed by hashes, all over the B-trees, so a larger
+            # page cache than SQLite's 2 MiB; and the log is checkpointed by another thread.
+            pragmas = batch_pragmas(connection, _SQLITE_CACHE_KIB) if sqlite else contextlib.nullcontext()
+            with pragmas, Session(bind=connection) as session, session.begin():
+                count = self._write(session, batch, times, undo_from)
+        if sqlite:
+            self._checkpointer.wake()
+        return count
+
+    def _write(self, session: Session, batch: Batch, times: dict[int, dt.datetime], undo_from: int) -> int:
+        """The batch and the checkpoint, in ``session``'s transaction; returns the number of new events."""
+        first, last, headers = batch.first, batch.last, batch.headers
+        cp = session.scalars(select(t.CheckpointRow).where(self._key()).with_for_update()).one()
+        if first > cp.last_block + 1:
+            raise IndexerError(f"range {first}-{last} would leave blocks {cp.last_block + 1}-{first - 1} unindexed")
+        parent_hash = headers[first].parent_hash if batch.parent_hash is None else batch.parent_hash
+        extends = first != cp.last_block + 1 or cp.last_block_hash in (None, parent_hash)
+        if not extends:  # the chain changed below this range since the last batch
+            raise ChainChangedDuringFetch(f"block {first} does not extend the indexed block {cp.last_block}")
+        self._check_stored_hashes(session, first, last, headers)
+        # The batch's rows and working set are freed when _project returns, while the collector
+        # is still paused: alive when it resumes, its first pass would walk all of them.
+        count = self._project(session, batch, times, undo_from)
+        undo = t.table_of(t.UndoRow)
+        session.execute(delete(undo).where(undo.c.block_number < undo_from))
+        cp.undo_floor = max(cp.undo_floor, undo_from - 1)
+        if last >= cp.last_block:
+            cp.last_block, cp.last_block_hash = last, headers[last].hash
+        cp.updated_at = dt.datetime.now(dt.UTC)
+        return count
+
+    def _project(self, session: Session, batch: Batch, times: dict[int, dt.datetime], undo_from: int) -> int:
+        """Applies the batch's new events to the model, stores them raw with their blocks and the
+        undo entries; returns how many were new."""
+        fresh = self._new_events(session, batch.first, batch.last, batch.events)
+        ws = WorkingSet(session, undo_from=undo_from)
+        projector = Projector(ws, times)
+        projector.prepare(fresh)
+        for event in fresh:
+            projector.apply(event)
+        projector.flush()
+        self._store_raw(session, fresh, times)
+        self._store_blocks(session, {e.meta.block_number for e in fresh} | {batch.last}, batch.headers)
+        bulk_insert(session.connection(), t.table_of(t.UndoRow), ws.undo_rows)
         return len(fresh)
 
     @staticmethod

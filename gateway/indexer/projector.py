@@ -44,32 +44,6 @@ class Projector(CustodyProjection, RecordProjection):
     def __init__(self, ws: WorkingSet, times: Mapping[int, dt.datetime]) -> None:
         super().__init__(ws, times)
         self._genealogies = {}
-        self._handlers: dict[type[ev.LedgerEvent], Callable[[Any], None]] = {
-            ev.PartnerRegistered: self._partner_registered,
-            ev.PartnerAccountAdded: self._account_added,
-            ev.PartnerAccountRemoved: self._account_removed,
-            ev.PartnerLocationAdded: self._location_added,
-            ev.PartnerStatusChanged: self._partner_status_changed,
-            ev.ItemRegistered: self._item_registered,
-            ev.LotRegistered: self._lot_registered,
-            ev.LogisticUnitRegistered: self._logistic_unit_registered,
-            ev.CustodyTransferred: self._custody_transferred,
-            ev.ShipmentDispatched: self._shipment_dispatched,
-            ev.ObjectShipped: self._object_shipped,
-            ev.ObjectReceived: self._object_received,
-            ev.ObjectRejected: self._object_rejected,
-            ev.ShipmentCancelled: self._shipment_cancelled,
-            ev.OwnershipTransferred: self._ownership_transferred,
-            ev.ObjectPacked: self._object_packed,
-            ev.ObjectUnpacked: self._object_unpacked,
-            ev.GenealogyRecorded: self._genealogy_recorded,
-            ev.GenealogyInputConsumed: self._input_consumed,
-            ev.GenealogyOutputProduced: self._output_produced,
-            ev.StatusChanged: self._status_changed,
-            ev.RecallInitiated: self._recall_initiated,
-            ev.DocumentAnchored: self._document_anchored,
-            ev.EventBatchAnchored: self._event_batch_anchored,
-        }
 
     # -- driving --------------------------------------------------------------------------------
 
@@ -94,10 +68,40 @@ class Projector(CustodyProjection, RecordProjection):
         self.ws.preload_shipments(shipments)
 
     def apply(self, event: ev.LedgerEvent) -> None:
-        handler = self._handlers.get(type(event))
+        handler = _HANDLERS.get(type(event))
         if handler is not None:
-            handler(event)
+            handler(self, event)
 
     def flush(self) -> None:
         self.ws.flush()
         self.rows.flush(self.ws.session)
+
+
+# Handlers as plain functions of the class (called with the projector): bound methods kept on the
+# instance would make a reference cycle, and a batch's rows would then wait for the cyclic collector.
+_HANDLERS: dict[type[ev.LedgerEvent], Callable[[Projector, Any], None]] = {
+    ev.PartnerRegistered: Projector._partner_registered,
+    ev.PartnerAccountAdded: Projector._account_added,
+    ev.PartnerAccountRemoved: Projector._account_removed,
+    ev.PartnerLocationAdded: Projector._location_added,
+    ev.PartnerStatusChanged: Projector._partner_status_changed,
+    ev.ItemRegistered: Projector._item_registered,
+    ev.LotRegistered: Projector._lot_registered,
+    ev.LogisticUnitRegistered: Projector._logistic_unit_registered,
+    ev.CustodyTransferred: Projector._custody_transferred,
+    ev.ShipmentDispatched: Projector._shipment_dispatched,
+    ev.ObjectShipped: Projector._object_shipped,
+    ev.ObjectReceived: Projector._object_received,
+    ev.ObjectRejected: Projector._object_rejected,
+    ev.ShipmentCancelled: Projector._shipment_cancelled,
+    ev.OwnershipTransferred: Projector._ownership_transferred,
+    ev.ObjectPacked: Projector._object_packed,
+    ev.ObjectUnpacked: Projector._object_unpacked,
+    ev.GenealogyRecorded: Projector._genealogy_recorded,
+    ev.GenealogyInputConsumed: Projector._input_consumed,
+    ev.GenealogyOutputProduced: Projector._output_produced,
+    ev.StatusChanged: Projector._status_changed,
+    ev.RecallInitiated: Projector._recall_initiated,
+    ev.DocumentAnchored: Projector._document_anchored,
+    ev.EventBatchAnchored: Projector._event_batch_anchored,
+}

@@ -1,6 +1,6 @@
 """Where the indexer reads the chain: a small protocol, and its JSON-RPC implementation.
 
-The indexer needs five reads (chain id, head, block headers, logs, one call), so it depends on
+The indexer needs six reads (chain id, head, finalized block, block headers, logs, one call), so it depends on
 :class:`ChainSource` only; tests drive it with an in-memory chain, production with
 :class:`RpcSource`. ``RpcSource`` speaks JSON-RPC over one keep-alive ``httpx`` connection and
 returns the node's JSON as is (hex strings): skipping web3's result formatting matters when a
@@ -37,6 +37,10 @@ class ChainSource(Protocol):
 
     def head(self) -> int:
         """The latest block number."""
+        ...
+
+    def finalized(self) -> int | None:
+        """The latest finalized block (the ``finalized`` tag), None when the chain names none."""
         ...
 
     def headers(self, numbers: Sequence[int]) -> dict[int, BlockHeader]:
@@ -123,6 +127,13 @@ class RpcSource:
 
     def head(self) -> int:
         return int(self.request("eth_blockNumber", []), 16)
+
+    def finalized(self) -> int | None:
+        try:
+            raw = self.request("eth_getBlockByNumber", ["finalized", False])
+        except RpcError:  # a node that predates the tag, or a chain without finality
+            return None
+        return int(raw["number"], 16) if raw else None
 
     def headers(self, numbers: Sequence[int]) -> dict[int, BlockHeader]:
         raws = self.batch("eth_getBlockByNumber", [[hex(n), False] for n in numbers])

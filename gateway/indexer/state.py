@@ -14,7 +14,7 @@ where reorgs happen; a deeper rollback replays the raw event table instead.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any, ClassVar
@@ -22,18 +22,13 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, Table, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from gateway.indexer.bulk import bulk_execute, bulk_insert
+from gateway.indexer.bulk import bulk_execute, bulk_insert, select_by_keys
 from gateway.indexer.errors import InconsistentEvents
 from gateway.indexer.tables import ObjectRow, PartnerRow, ShipmentRow, table_of
 
 __all__ = ["ObjectState", "PartnerState", "ShipmentInfo", "WorkingSet", "decode_undo", "encode_undo"]
 
-_CHUNK = 500  # ids per IN (...) query: far below every backend's parameter limit
-
-
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+_CHUNK = 500  # shipment ids per IN (...) query: far below every backend's parameter limit
 
 
 def encode_undo(state: ObjectState | PartnerState) -> list[Any]:
@@ -122,7 +117,6 @@ _OBJECT_MUTABLE = attrgetter(*ObjectState.MUTABLE)
 _OBJECT_FIELDS = tuple(f.name for f in fields(ObjectState))
 _OBJECT_COLUMNS = attrgetter(*_OBJECT_FIELDS)
 _OBJECTS = table_of(ObjectRow)
-_SELECT_OBJECTS = select(*(_OBJECTS.c[name] for name in _OBJECT_FIELDS))  # Core rows: no ORM instances to build
 
 
 @dataclass(slots=True)
@@ -197,20 +191,17 @@ class WorkingSet:
     def preload(self, object_ids: Iterable[str]) -> None:
         """Loads these objects (those not loaded yet) with a few IN queries."""
         wanted = [i for i in set(object_ids) if i not in self._objects and i not in self._missing]
-        for chunk in _chunks(wanted):
-            for row in self.session.execute(_SELECT_OBJECTS.where(_OBJECTS.c.object_id.in_(chunk))):
-                self._cache(ObjectState(*row))
+        for row in select_by_keys(self.session.connection(), _OBJECTS, _OBJECT_FIELDS, "object_id", wanted):
+            self._cache(ObjectState(*row))
         self._missing.update(i for i in wanted if i not in self._objects)
 
     def preload_subtrees(self, roots: Iterable[str]) -> None:
         """Loads everything packed (at any depth) in these outermost containers, and the containers."""
         wanted = [r for r in set(roots) if r not in self._complete_roots]
-        for chunk in _chunks(wanted):
-            for row in self.session.execute(_SELECT_OBJECTS.where(_OBJECTS.c.root_id.in_(chunk))):
-                state = ObjectState(*row)
-                if state.object_id not in self._objects:  # a cached object may have moved in memory
-                    self._cache(state)
-                    self._missing.discard(state.object_id)
+        for row in select_by_keys(self.session.connection(), _OBJECTS, _OBJECT_FIELDS, "root_id", wanted):
+            if row[0] not in self._objects:  # a cached object may have moved in memory
+                self._cache(ObjectState(*row))
+                self._missing.discard(row[0])
         self._complete_roots.update(wanted)
 
     def object(self, object_id: str) -> ObjectState:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,10 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from gateway.indexer import tables as t
+from gateway.indexer.bulk import select_by_keys
 from gateway.indexer.compare import compare_databases
 from gateway.indexer.indexer import Indexer, IndexerConfig
+from gateway.indexer.maintenance import open_database
 from tests.unit.test_indexer_support import BACKENDS, LEDGER, Databases, Ev, FakeChain, databases, oid
 
 
@@ -105,3 +109,52 @@ def test_unpacking_moves_the_child_subtree_loaded_from_earlier_batches(dbs: Data
             "pallet": (oid("pallet"), None),
         }
     assert [str(d) for d in compare_databases(one_block, whole)] == []
+
+
+def test_objects_read_by_key_equal_sqlalchemys_rows(dbs: Databases, chain: FakeChain) -> None:
+    """The working set reads objects through the driver's cursor (``select_by_keys``): the values,
+    dates, times and quantities included, equal what a Core select returns; unknown keys give no row."""
+    chain.mine([Ev.lot("lotA", 2**200)], [Ev.item("i0", lot="A", expiry=20271231)], [Ev.unit("case1")])
+    chain.mine([Ev.pack("i0", "case1")])
+    engine = dbs.new("keys")
+    index(engine, chain)
+    objects = t.table_of(t.ObjectRow)
+    columns = tuple(c.name for c in objects.columns)
+    wanted = [oid("lotA"), oid("i0"), oid("case1"), oid("nobody")]
+    with engine.connect() as connection:
+        expected = {
+            row[0]: tuple(row) for row in connection.execute(select(objects).where(objects.c.object_id.in_(wanted)))
+        }
+        by_id = select_by_keys(connection, objects, columns, "object_id", wanted)
+        by_root = select_by_keys(connection, objects, ("object_id", "root_id"), "root_id", [oid("case1")])
+        assert select_by_keys(connection, objects, columns, "object_id", []) == []
+    assert {row[0]: row for row in by_id} == expected and len(by_id) == 3
+    assert sorted(by_root) == sorted([(oid("case1"), oid("case1")), (oid("i0"), oid("case1"))])
+    lot, item = expected[oid("lotA")], expected[oid("i0")]
+    assert lot[columns.index("quantity")] == 2**200 and item[columns.index("expiry_date")] == dt.date(2027, 12, 31)
+    assert item[columns.index("registered_at")].tzinfo == dt.UTC
+
+
+def test_the_write_ahead_log_is_checkpointed_by_another_thread(tmp_path: Path, chain: FakeChain) -> None:
+    """SQLite: a batch's commit does not checkpoint (automatic checkpoints off on the indexer's
+    connection while it writes); a thread checkpoints after the commit, and the connection goes
+    back to the pool with SQLite's default setting."""
+    busy_chain(chain)
+    engine = open_database(f"sqlite:///{tmp_path / 'wal.db'}")
+    seen: list[int] = []
+
+    def autocheckpoint_at_commit(connection: Any) -> None:
+        seen.append(connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+    event.listen(engine, "commit", autocheckpoint_at_commit)
+    indexer = Indexer(engine, chain, LEDGER)
+    indexer.sync_once()
+    event.remove(engine, "commit", autocheckpoint_at_commit)
+    deadline = time.monotonic() + 30
+    while indexer._checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with engine.connect() as connection:
+        restored = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+    engine.dispose()
+    assert 0 in seen  # the batch's own commit ran without automatic checkpoints
+    assert indexer._checkpointer.checkpoints >= 1 and restored == 1000

@@ -137,6 +137,7 @@ class FakeChain:
         self.answered: list[tuple[int, int]] = []  # the eth_getLogs ranges served
         self.refuse_over: int | None = None  # refuse eth_getLogs over more blocks than this
         self.before_logs: Callable[[FakeChain], None] | None = None  # runs inside logs(), once
+        self.finalized_block: int | None = None  # what finalized() answers (None: no finality tag)
 
     @property
     def head_block(self) -> FakeBlock:
@@ -188,6 +189,10 @@ class FakeChain:
     def head(self) -> int:
         self.calls["head"] += 1
         return self.head_block.number
+
+    def finalized(self) -> int | None:
+        self.calls["finalized"] += 1
+        return self.finalized_block
 
     def headers(self, numbers: Sequence[int]) -> dict[int, BlockHeader]:
         self.calls["headers"] += 1

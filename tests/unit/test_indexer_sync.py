@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,11 +13,13 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from gateway.indexer import indexer as indexer_module
 from gateway.indexer import tables as t
 from gateway.indexer.compare import compare_databases
 from gateway.indexer.errors import ChainChangedDuringFetch, ForeignDatabase, IndexerError, RpcError
 from gateway.indexer.indexer import Indexer, IndexerConfig
 from gateway.indexer.maintenance import rebuild
+from gateway.indexer.state import WorkingSet
 from tests.unit.test_indexer_support import (
     BACKENDS,
     LEDGER,
@@ -185,6 +189,31 @@ def test_a_reorg_deeper_than_the_undo_window_is_rolled_back_by_replaying_events(
     assert diff(engine, rebuilt(dbs, chain)) == []
 
 
+def test_finalized_blocks_get_no_undo_entries(dbs: Databases) -> None:
+    """Undo entries are kept only above the block the node reports finalized (within the window);
+    should a development node reorganise a finalized block anyway, the replay rolls it back exactly."""
+    chain = FakeChain()
+    network(chain)
+    fork_events(chain)  # blocks 6-8 change rows created before them
+    chain.finalized_block = 6
+    engine = dbs.new("live")
+    indexer = Indexer(engine, chain, LEDGER)
+    indexer.sync_once()
+    with Session(engine) as session:
+        undo_blocks = set(session.scalars(select(t.UndoRow.block_number)))
+    assert undo_blocks == {7, 8} and indexer.checkpoint().undo_floor == 6
+    chain.rewind(5)  # below the finalized block
+    chain.mine([Ev.cancelled("case", 1, 1)])
+    report = indexer.sync_once()
+    assert (report.rolled_back_to, report.rollback) == (5, "replay")
+    assert diff(engine, rebuilt(dbs, chain)) == []
+    chain.finalized_block = None  # a chain without the tag: the window alone decides
+    chain.mine([Ev.status("i2", ACTIVE, QUARANTINED, 2)])
+    indexer.sync_once()
+    with Session(engine) as session:
+        assert set(session.scalars(select(t.UndoRow.block_number))) == {chain.head_block.number}
+
+
 def test_a_reorg_below_the_first_indexed_block_empties_the_model(dbs: Databases) -> None:
     chain = FakeChain()
     network(chain)
@@ -336,3 +365,28 @@ def test_a_failure_while_reading_ahead_stops_the_reader(dbs: Databases) -> None:
         indexer.sync_once()
     assert indexer.checkpoint().last_block == 5
     assert reader_threads() == []
+
+
+def test_a_batch_frees_its_rows_before_the_collector_resumes(dbs: Databases, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The working set (every row of the batch) is gone when the collector resumes: alive then,
+    the collector's first pass would walk all of it."""
+    sets: list[weakref.ref[WorkingSet]] = []
+    alive_at_resume: list[int] = []
+    original_init, original_paused = WorkingSet.__init__, indexer_module.gc_paused
+
+    def init(self: WorkingSet, *args: object, **kwargs: object) -> None:
+        original_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        sets.append(weakref.ref(self))
+
+    @contextlib.contextmanager
+    def paused(enabled: bool = True) -> Iterator[None]:
+        with original_paused(enabled):
+            yield
+            alive_at_resume.append(sum(ref() is not None for ref in sets))
+
+    monkeypatch.setattr(WorkingSet, "__init__", init)
+    monkeypatch.setattr(indexer_module, "gc_paused", paused)
+    chain = FakeChain()
+    network(chain)
+    Indexer(dbs.new("gc"), chain, LEDGER, config=IndexerConfig(initial_range=1)).sync_once()
+    assert len(sets) >= 2 and alive_at_resume == [0] * len(sets)
