@@ -51,15 +51,23 @@ class WalCheckpointer:
         self.checkpoints = 0  # completed, for tests and diagnostics
         self._wanted = threading.Event()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = False  # a checkpoint is asked for or running
         self._thread: threading.Thread | None = None
 
     def wake(self) -> None:
         """Asks for a checkpoint soon (requests made while one runs are served by the next)."""
         with self._lock:
+            self._busy = True
             self._wanted.set()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="indexer-wal-checkpoint", daemon=True)
                 self._thread.start()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Waits until every checkpoint asked for has run; False if ``timeout`` seconds passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._busy, timeout)
 
     def _run(self) -> None:
         while True:
@@ -77,3 +85,7 @@ class WalCheckpointer:
                 self.checkpoints += 1
             except Exception as exc:  # a checkpoint left undone is retried by the next one
                 _log.debug("WAL checkpoint failed: %s", exc)
+            with self._idle:
+                if not self._wanted.is_set():
+                    self._busy = False
+                    self._idle.notify_all()

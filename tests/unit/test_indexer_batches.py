@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,9 +149,7 @@ def test_the_write_ahead_log_is_checkpointed_by_another_thread(tmp_path: Path, c
     indexer = Indexer(engine, chain, LEDGER)
     indexer.sync_once()
     event.remove(engine, "commit", autocheckpoint_at_commit)
-    deadline = time.monotonic() + 30
-    while indexer._checkpointer.checkpoints == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert indexer.wait_for_log_checkpoint(timeout=30)
     with engine.connect() as connection:
         restored = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
     engine.dispose()
