@@ -67,6 +67,7 @@ from chain_client.node import ANVIL_DEFAULT_MNEMONIC, AnvilConfig, AnvilNode  # 
 from chain_client.signers import LocalSigner  # noqa: E402
 from chain_client.tx import NonceManager, TxSender, connect  # noqa: E402
 from gateway.audit.trace import TraceResult, backward_trace, forward_trace  # noqa: E402
+from gateway.indexer.bench import timed_sync  # noqa: E402
 from gateway.indexer.indexer import Indexer, IndexerConfig, ledger_decoder  # noqa: E402
 from gateway.indexer.maintenance import open_database  # noqa: E402
 from gateway.indexer.source import RpcSource  # noqa: E402
@@ -498,10 +499,7 @@ def index_chain(rpc_url: str, ledger: str, database_url: str) -> tuple[IndexFigu
     engine = open_database(database_url)
     with RpcSource(rpc_url) as source:
         indexer = Indexer(engine, source, ledger, config=IndexerConfig(target_logs=10_000))
-        cpu, started = time.process_time(), time.perf_counter()
-        report = indexer.sync_once()
-        indexer.wait_for_log_checkpoint()  # SQLite's log copied into the file: part of indexing
-        cpu, seconds = time.process_time() - cpu, time.perf_counter() - started
+        report, seconds, cpu = timed_sync(indexer)
     return IndexFigures(engine.dialect.name, report.events, seconds, cpu), sessionmaker(engine)
 
 

@@ -26,7 +26,6 @@ locations the GLNs where the objects were commissioned, shipped from or received
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -37,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from gateway.audit.errors import AuditInvalidQuery, AuditNotFound
 from gateway.indexer import tables as t
+from gateway.indexer.bulk import key_set
 from gateway.indexer.coltypes import UtcDateTime
 from gateway.indexer.indexer import gc_paused
 
@@ -184,16 +184,9 @@ def require_object(session: Session, object_id: str) -> t.ObjectRow:
 
 
 def _id_set(session: Session, ids: Iterable[str]) -> tuple[str, Any]:
-    """A FROM item ``f`` with one row (``f.value``) per id, and the value to bind as ``:ids``.
-
-    The whole set is bound as one parameter (a JSON array on SQLite, a text array on PostgreSQL)
-    and joined, so a statement is the same for any number of ids (no ``IN`` list to build, compile
-    and bind, no chunks) and the planner drives the lookups from the ids through the indexes; with
-    an ``IN`` list SQLite's statistics (after ``ANALYZE``) can make it scan a whole table instead.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        return "unnest(CAST(:ids AS text[])) AS f(value)", list(ids)
-    return "json_each(:ids) AS f", json.dumps(list(ids))
+    """A FROM item ``f`` with one row (``f.value``) per id, and the value to bind as ``:ids``
+    (:func:`gateway.indexer.bulk.key_set`)."""
+    return key_set(session.get_bind().dialect, ids, "ids")
 
 
 def _window_sql(column: str, since: dt.datetime | None, until: dt.datetime | None) -> str:
@@ -448,6 +441,16 @@ def _objects(
 _OWN_ROWS = "h.container_id IS NULL OR h.event IN ('packed', 'unpacked')"
 
 
+def _holders_query(ids_from: str, window: str, own: bool) -> str:
+    """The distinct custodians and GLNs in the history rows (in ``window``) of the ids in
+    ``ids_from``: their own rows only, or all of them."""
+    rows = f"({_OWN_ROWS})" if own else "1 = 1"
+    return (
+        f"SELECT DISTINCT h.custodian, h.gln FROM {ids_from} JOIN idx_custody_history h ON h.object_id = f.value"
+        f" WHERE {rows}{window}"
+    )
+
+
 def _holders(
     session: Session,
     object_ids: Iterable[str],
@@ -464,20 +467,13 @@ def _holders(
     looked up) have all their rows read."""
     ids_from, _ = _id_set(session, ())
     window = _window_sql("h.at", since, until)
-    own = (
-        f"SELECT DISTINCT h.custodian, h.gln FROM {ids_from} JOIN idx_custody_history h ON h.object_id = f.value"
-        f" WHERE ({_OWN_ROWS}){window}"
-    )
-    whole = (
-        f"SELECT DISTINCT h.custodian, h.gln FROM {ids_from} JOIN idx_custody_history h ON h.object_id = f.value"
-        f" WHERE 1 = 1{window}"
-    )
     cut = set(cut)
     partner_ids: set[int] = set()
     glns: set[str] = set()
-    for sql, group in ((own, [oid for oid in object_ids if oid not in cut]), (whole, list(cut))):
+    for own, group in ((True, [oid for oid in object_ids if oid not in cut]), (False, list(cut))):
         if not group:
             continue
+        sql = _holders_query(ids_from, window, own)
         for custodian, gln in _fetch(session, sql, _id_set(session, group)[1], since, until):
             partner_ids.add(custodian)
             if gln:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import ClauseElement, Connection, Dialect, Table, insert, text
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["bulk_execute", "bulk_insert", "bulk_insert_tuples", "insert_plan", "select_by_keys"]
+__all__ = ["bulk_execute", "bulk_insert", "bulk_insert_tuples", "insert_plan", "key_set", "select_by_keys"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,19 @@ def _run(connection: Connection, plan: BulkPlan, rows: Sequence[Any], *, positio
     connection.exec_driver_sql(plan.sql, params)
 
 
+def key_set(dialect: Dialect, values: Iterable[str], param: str = "keys") -> tuple[str, Any]:
+    """A FROM item ``f`` with one row (``f.value``) per text key, and the value to bind as ``:param``.
+
+    The whole set is bound as one parameter (a JSON array on SQLite, a text array on PostgreSQL)
+    and joined, so a statement is the same for any number of keys (no ``IN`` list to build, compile
+    and bind, no chunks) and the planner drives the lookups from the keys through the indexes; with
+    an ``IN`` list SQLite's statistics (after ``ANALYZE``) can make it scan a whole table instead.
+    """
+    if dialect.name == "postgresql":
+        return f"unnest(CAST(:{param} AS text[])) AS f(value)", list(values)
+    return f"json_each(:{param}) AS f", json.dumps(list(values))
+
+
 @dataclass(frozen=True)
 class _SelectPlan:
     sql: str
@@ -116,7 +129,7 @@ def _select_plan(dialect: Dialect, table: Table, columns: tuple[str, ...], key: 
     plans = _SELECTS.setdefault(dialect, {})
     plan = plans.get((table.name, columns, key))
     if plan is None:
-        keys = "unnest(CAST(:keys AS text[])) AS f(value)" if dialect.name == "postgresql" else "json_each(:keys) AS f"
+        keys, _ = key_set(dialect, ())
         listed = ", ".join(f"t.{c}" for c in columns)
         compiled = text(f"SELECT {listed} FROM {keys} JOIN {table.name} AS t ON t.{key} = f.value").compile(
             dialect=dialect
@@ -132,15 +145,14 @@ def select_by_keys(
     """The ``columns`` of the rows of ``table`` whose ``key`` column is one of ``values`` (text keys),
     converted as SQLAlchemy's result processors convert them, through the driver's cursor.
 
-    The keys are bound as one parameter (a JSON array on SQLite, a text array on PostgreSQL) and
-    joined to the key's index, so the statement is compiled once and needs no ``IN`` list; the
+    The keys are joined as one parameter (:func:`key_set`), so the statement is compiled once; the
     rows come back as the driver's tuples, without SQLAlchemy's result rows.
     """
     if not values:
         return []
     dialect = connection.dialect
     plan = _select_plan(dialect, table, columns, key)
-    bound: Any = list(values) if dialect.name == "postgresql" else json.dumps(list(values))
+    _, bound = key_set(dialect, values)
     cursor = connection.connection.cursor()
     try:
         cursor.execute(plan.sql, (bound,) if plan.positional else {"keys": bound})

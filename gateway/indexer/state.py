@@ -189,7 +189,7 @@ class WorkingSet:
             self._children.setdefault(state.parent_id, set()).add(state.object_id)
 
     def preload(self, object_ids: Iterable[str]) -> None:
-        """Loads these objects (those not loaded yet) with a few IN queries."""
+        """Loads these objects (those not loaded yet) with one query."""
         wanted = [i for i in set(object_ids) if i not in self._objects and i not in self._missing]
         for row in select_by_keys(self.session.connection(), _OBJECTS, _OBJECT_FIELDS, "object_id", wanted):
             self._cache(ObjectState(*row))

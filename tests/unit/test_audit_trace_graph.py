@@ -18,7 +18,17 @@ from gateway.audit.recall import recall_scope
 from gateway.audit.report_html import render_custody_report
 from gateway.audit.trace import backward_trace, forward_trace
 from gateway.indexer.indexer import Indexer
-from tests.unit.test_indexer_support import BACKENDS, GENESIS_TIME, LEDGER, Ev, FakeChain, databases, oid
+from tests.unit.test_indexer_support import (
+    BACKENDS,
+    GENESIS_TIME,
+    LEDGER,
+    Ev,
+    FakeChain,
+    databases,
+    oid,
+    pg_index_definition,
+    sqlite_query_plan,
+)
 
 SMALL_CHUNK = 100  # the tests shrink the IN (...) chunks, so a frontier spans several of them
 WIDE = SMALL_CHUNK * 2 + 37  # items of the big lot: three chunks per level
@@ -153,20 +163,15 @@ def test_holders_are_read_from_the_own_rows_index_alone(engine: Engine) -> None:
     gave a row to each case and item on it)."""
     with Session(engine) as session:
         ids_from, _ = trace._id_set(session, ())
-    sql = (
-        f"SELECT DISTINCT h.custodian, h.gln FROM {ids_from} JOIN idx_custody_history h ON h.object_id = f.value"
-        f" WHERE ({trace._OWN_ROWS})"
-    )
+    sql = trace._holders_query(ids_from, "", own=True)  # the statement the trace runs, without a window
     with engine.connect() as connection:
         copies = connection.exec_driver_sql(
             "SELECT count(*) FROM idx_custody_history WHERE container_id IS NOT NULL AND event = 'shipped'"
         ).scalar_one()
         if engine.dialect.name == "sqlite":
-            plan = " ".join(str(row) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, ("[]",)))
+            plan = sqlite_query_plan(connection, sql, "[]")
             assert "USING COVERING INDEX ix_idx_custody_history_own_holders" in plan, plan
         else:
-            definition = connection.exec_driver_sql(
-                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_idx_custody_history_own_holders'"
-            ).scalar_one()
+            definition = pg_index_definition(connection, "ix_idx_custody_history_own_holders")
             assert "WHERE ((container_id IS NULL) OR" in definition, definition
     assert copies == WIDE // 2 + 1  # case1 and its items were on the pallet when it shipped

@@ -34,7 +34,7 @@ from eth_abi.abi import encode
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from sqlalchemy import Engine, create_engine, make_url, select, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, select, text
 
 from chain_client.artifacts import load_artifact
 from chain_client.events import ItemRegistered, ObjectShipped
@@ -497,6 +497,18 @@ class Databases:
                 for database in self._created:
                     connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
             admin.dispose()
+
+
+def sqlite_query_plan(connection: Connection, sql: str, *params: Any) -> str:
+    """SQLite's ``EXPLAIN QUERY PLAN`` of ``sql`` as one line (to check which index it reads)."""
+    return " ".join(str(row) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params or None))
+
+
+def pg_index_definition(connection: Connection, name: str) -> str:
+    """PostgreSQL's ``CREATE INDEX`` text of the index ``name`` (to check that it is partial)."""
+    return str(
+        connection.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"), {"name": name}).scalar_one()
+    )
 
 
 @contextlib.contextmanager

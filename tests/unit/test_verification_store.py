@@ -28,7 +28,7 @@ from gateway.verification.scans import Place, ScanLog, SignalSettings, _SqliteSc
 from gateway.verification.service import VerificationService
 from gateway.verification.tables import VerificationScanRow
 from gateway.verification.verdict import LabelQuery, Verdict, VerificationPublic
-from tests.unit.test_indexer_support import BACKENDS, Databases, databases
+from tests.unit.test_indexer_support import BACKENDS, Databases, databases, pg_index_definition, sqlite_query_plan
 
 GTIN = "00614141770014"
 OTHER = "00614141770021"
@@ -426,12 +426,10 @@ def test_the_suspect_view_reads_the_partial_index_of_suspect_scans(dbs: Database
         indexes = {i["name"] for i in inspect(connection).get_indexes("verification_scans")}
         if dbs.backend == "sqlite":
             sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-            plan = " ".join(str(row) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            plan = sqlite_query_plan(connection, sql)
             assert "USING INDEX ix_verification_scans_suspect_at" in plan, plan
         else:
-            definition = connection.exec_driver_sql(
-                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_verification_scans_suspect_at'"
-            ).scalar_one()
+            definition = pg_index_definition(connection, "ix_verification_scans_suspect_at")
             assert "WHERE (suspect IS TRUE)" in definition, definition
     engine.dispose()
     assert indexes == {"ix_verification_scans_gtin_serial_at", "ix_verification_scans_suspect_at"}
