@@ -72,17 +72,24 @@ class IndexerConfig:
     creates hundreds of thousands of short-lived, acyclic objects (freed by reference counting
     anyway), and on CPython 3.11 the collector's repeated scans of them cost about 40 % of the
     time; the pause lasts one batch and the previous state is restored.
-    ``prefetch``: ranges read ahead by a thread while a batch is written (0: read in line).
-    ``max_batch_events``: a range holding more events (a dense first range, before ``target_logs``
-    has sized the ranges) is written in several transactions of whole blocks with about this many
-    events each, which bounds the memory and WAL a transaction takes. Each costs some reloading
-    and updating of rows the previous one wrote: keep it well above ``target_logs``.
+    ``initial_range``: blocks of the first ``eth_getLogs``; later ranges are sized for
+    ``target_logs`` logs (growing at most twofold a step). It starts small because the density is
+    not known yet: on a dense chain a first range of thousands of blocks is one enormous response,
+    read while the writer waits (a million events took 34 s before the first write).
+    ``prefetch``: batches read ahead by a thread while a batch is written (0: read in line).
+    ``max_batch_events``: the most events written in one transaction. Consecutive ranges are joined
+    up to it (each transaction reloads and rewrites the objects it touches, so fewer are cheaper),
+    and a range holding more (ranges hold whole blocks) is written in several transactions of whole
+    blocks with about this many events each, which bounds the memory and WAL a transaction takes.
+    ``carry_objects``: the objects a batch loaded and changed stay in memory for the next batch
+    while they are at most this many (0: every batch loads its own). Looking them up again costs
+    more than writing them: at a million events, 1.2M lookups took about 37 s of 190 s.
     """
 
     confirmations: int = 0
     start_block: int = 0
     undo_window: int = 1024
-    initial_range: int = 2_000
+    initial_range: int = 1
     max_range: int = 100_000
     target_logs: int = 5_000
     header_cache: int = 10_000
@@ -91,6 +98,7 @@ class IndexerConfig:
     pause_gc: bool = True
     prefetch: int = 2
     max_batch_events: int = 50_000
+    carry_objects: int = 500_000
 
     def __post_init__(self) -> None:
         if self.confirmations < 0 or self.start_block < 0 or self.undo_window < 0:
@@ -168,6 +176,10 @@ class Indexer:
         )
         self._stop = threading.Event()
         self._checkpointer = WalCheckpointer(engine)
+        # the working set of the last committed batch, and the checkpoint (block, hash, time) it wrote
+        self._carried: WorkingSet | None = None
+        self._carried_mark: tuple[int, str | None, dt.datetime] | None = None
+        self._written: tuple[WorkingSet, tuple[int, str | None, dt.datetime]] | None = None
         self._ensure_checkpoint()
 
     # -- setup ----------------------------------------------------------------------------------
@@ -246,9 +258,10 @@ class Indexer:
         events = logs = retries = 0
         while (start := self.checkpoint().last_block + 1) <= target and not self._stop.is_set():
             try:
-                with self.reader.ahead(start, target, self.config.prefetch, self._stop.is_set) as batches:
+                c = self.config
+                with self.reader.ahead(start, target, c.prefetch, self._stop.is_set, c.max_batch_events) as batches:
                     for batch in batches:
-                        for part in batch.parts(self.config.max_batch_events):
+                        for part in batch.parts(c.max_batch_events):
                             events += self._apply(part, undo_from)
                         logs += batch.logs
             except ChainChangedDuringFetch:
@@ -299,6 +312,7 @@ class Indexer:
     def rollback(self, fork_block: int) -> str:
         """Removes everything derived from blocks after ``fork_block``; returns the path taken."""
         self.reader.forget_after(fork_block)
+        self._drop_carried()
         with Session(self.engine) as session, session.begin():
             cp = session.scalars(select(t.CheckpointRow).where(self._key()).with_for_update()).one()
             path = rollback_to(session, fork_block, cp.undo_floor)
@@ -332,15 +346,36 @@ class Indexer:
         """Writes one batch and the checkpoint in one transaction; returns the number of new events."""
         times = {n: dt.datetime.fromtimestamp(h.timestamp, dt.UTC) for n, h in batch.headers.items()}
         sqlite = self.engine.dialect.name == "sqlite"
-        with gc_paused(self.config.pause_gc), self.engine.connect() as connection:
-            # SQLite: a batch inserts into indexes keyed by hashes, all over the B-trees, so a larger
-            # page cache than SQLite's 2 MiB; and the log is checkpointed by another thread.
-            pragmas = batch_pragmas(connection, _SQLITE_CACHE_KIB) if sqlite else contextlib.nullcontext()
-            with pragmas, Session(bind=connection) as session, session.begin():
-                count = self._write(session, batch, times, undo_from)
+        self._written = None
+        try:
+            with gc_paused(self.config.pause_gc), self.engine.connect() as connection:
+                # SQLite: a batch inserts into indexes keyed by hashes, all over the B-trees, so a larger
+                # page cache than SQLite's 2 MiB; and the log is checkpointed by another thread.
+                pragmas = batch_pragmas(connection, _SQLITE_CACHE_KIB) if sqlite else contextlib.nullcontext()
+                with pragmas, Session(bind=connection) as session, session.begin():
+                    count = self._write(session, batch, times, undo_from)
+        except BaseException:
+            self._drop_carried()  # it may hold changes the database does not
+            raise
+        if self._written is not None and self._written[0].size <= self.config.carry_objects:
+            self._carried, self._carried_mark = self._written
+        self._written = None
         if sqlite:
             self._checkpointer.wake()
         return count
+
+    def _drop_carried(self) -> None:
+        self._carried = self._carried_mark = self._written = None
+
+    def _working_set(self, session: Session, cp: t.CheckpointRow, undo_from: int) -> WorkingSet:
+        """The previous batch's working set if it was committed and the checkpoint is still the one
+        it wrote (nobody else has written the model since), else a new one."""
+        ws, mark = self._carried, self._carried_mark
+        self._carried = self._carried_mark = None  # in use: a failure must not leave it behind
+        if ws is not None and mark == (cp.last_block, cp.last_block_hash, cp.updated_at):
+            ws.begin(session, undo_from=undo_from)
+            return ws
+        return WorkingSet(session, undo_from=undo_from)
 
     def _write(self, session: Session, batch: Batch, times: dict[int, dt.datetime], undo_from: int) -> int:
         """The batch and the checkpoint, in ``session``'s transaction; returns the number of new events."""
@@ -353,22 +388,23 @@ class Indexer:
         if not extends:  # the chain changed below this range since the last batch
             raise ChainChangedDuringFetch(f"block {first} does not extend the indexed block {cp.last_block}")
         self._check_stored_hashes(session, first, last, headers)
-        # The batch's rows and working set are freed when _project returns, while the collector
-        # is still paused: alive when it resumes, its first pass would walk all of them.
-        count = self._project(session, batch, times, undo_from)
+        ws = self._working_set(session, cp, undo_from)
+        # The batch's rows are freed when _project returns, while the collector is still paused:
+        # alive when it resumes, its first pass would walk all of them.
+        count = self._project(session, batch, times, ws)
         undo = t.table_of(t.UndoRow)
         session.execute(delete(undo).where(undo.c.block_number < undo_from))
         cp.undo_floor = max(cp.undo_floor, undo_from - 1)
         if last >= cp.last_block:
             cp.last_block, cp.last_block_hash = last, headers[last].hash
         cp.updated_at = dt.datetime.now(dt.UTC)
+        self._written = (ws, (cp.last_block, cp.last_block_hash, cp.updated_at))
         return count
 
-    def _project(self, session: Session, batch: Batch, times: dict[int, dt.datetime], undo_from: int) -> int:
-        """Applies the batch's new events to the model, stores them raw with their blocks and the
-        undo entries; returns how many were new."""
+    def _project(self, session: Session, batch: Batch, times: dict[int, dt.datetime], ws: WorkingSet) -> int:
+        """Applies the batch's new events to the model through ``ws``, stores them raw with their
+        blocks and the undo entries; returns how many were new."""
         fresh = self._new_events(session, batch.first, batch.last, batch.events)
-        ws = WorkingSet(session, undo_from=undo_from)
         projector = Projector(ws, times)
         projector.prepare(fresh)
         for event in fresh:

@@ -20,7 +20,8 @@ from gateway.indexer.state import WorkingSet
 __all__ = ["Projector", "cid_text", "yyyymmdd"]
 
 # Per event type, what prepare() loads: object ids (fields), the outermost container whose contents
-# the event may change (field), and whether it names a shipment.
+# the event may change (field), and whether it names a shipment. A registration loads nothing: the
+# object is new (a second registration is refused when the batch is written, see WorkingSet.add_object).
 _PREPARE: dict[type[ev.LedgerEvent], tuple[tuple[str, ...], str | None, str | None]] = {
     ev.CustodyTransferred: (("object_id",), "object_id", None),
     ev.ObjectShipped: (("object_id",), "object_id", "shipment_id"),
@@ -32,9 +33,6 @@ _PREPARE: dict[type[ev.LedgerEvent], tuple[tuple[str, ...], str | None, str | No
     ev.ObjectPacked: (("child", "parent"), "child", None),
     ev.ObjectUnpacked: (("child", "parent"), "parent", None),
     ev.GenealogyInputConsumed: (("input",), None, None),
-    ev.ItemRegistered: (("object_id",), None, None),
-    ev.LotRegistered: (("object_id",), None, None),
-    ev.LogisticUnitRegistered: (("object_id",), None, None),
 }
 
 

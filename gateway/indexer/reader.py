@@ -8,11 +8,15 @@ blocks with logs must carry the hashes the logs name.
 :meth:`RangeReader.ahead` reads the next ranges in a thread while the caller writes the current
 one to the database: waiting for the node, parsing its JSON and decoding overlap with SQL work
 (SQLite and the socket release the GIL), which is worth about a third of the wall-clock time.
+Ranges are sized for the node (``target_logs``, which providers cap) but written in larger
+transactions: consecutive ranges are joined into one batch of up to ``merge_events`` events
+(:meth:`Batch.join`), since each transaction reloads and rewrites the objects it touches.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import threading
 from collections import OrderedDict
@@ -38,6 +42,22 @@ class Batch:
     events: list[LedgerEvent]
     headers: dict[int, BlockHeader]
     parent_hash: str | None = None  # the hash block ``first - 1`` had in the same read (a part of a range)
+
+    @staticmethod
+    def join(batches: Sequence[Batch]) -> Batch:
+        """Consecutive batches as one; each must extend the one before (its first block's parent is
+        the hash the previous batch read for its last block), else the chain changed between reads."""
+        head = batches[0]
+        if len(batches) == 1:
+            return head
+        headers = dict(head.headers)
+        for before, after in itertools.pairwise(batches):
+            parent = after.headers[after.first].parent_hash if after.parent_hash is None else after.parent_hash
+            if after.first != before.last + 1 or parent != before.headers[before.last].hash:
+                raise ChainChangedDuringFetch(f"block {after.first} does not extend block {before.last} read before")
+            headers.update(after.headers)
+        events = [e for b in batches for e in b.events]
+        return Batch(head.first, batches[-1].last, sum(b.logs for b in batches), events, headers, head.parent_hash)
 
     def parts(self, max_events: int) -> Iterator[Batch]:
         """This range as consecutive ranges of whole blocks with about ``max_events`` events each.
@@ -118,8 +138,21 @@ class RangeReader:
                 raise ChainChangedDuringFetch(f"logs of block {number} are from another fork")
         return Batch(first, last, len(logs), self.decoder.decode_logs(logs), headers)
 
-    def batches(self, start: int, target: int, stopped: Callable[[], bool]) -> Iterator[Batch]:
-        """Consecutive ranges from ``start`` to ``target``, sized by :attr:`ranges` (halved when refused)."""
+    def batches(self, start: int, target: int, stopped: Callable[[], bool], merge_events: int = 0) -> Iterator[Batch]:
+        """Consecutive ranges from ``start`` to ``target``, sized by :attr:`ranges` (halved when refused),
+        with consecutive ranges joined while they hold at most ``merge_events`` events together."""
+        pending: list[Batch] = []
+        held = 0
+        for batch in self._ranges(start, target, stopped):
+            if pending and held + len(batch.events) > merge_events:
+                yield Batch.join(pending)
+                pending, held = [], 0
+            pending.append(batch)
+            held += len(batch.events)
+        if pending:
+            yield Batch.join(pending)
+
+    def _ranges(self, start: int, target: int, stopped: Callable[[], bool]) -> Iterator[Batch]:
         next_block = start
         while next_block <= target and not stopped():
             end = self.ranges.end(next_block, target)
@@ -136,14 +169,16 @@ class RangeReader:
             next_block = end + 1
 
     @contextlib.contextmanager
-    def ahead(self, start: int, target: int, depth: int, stopped: Callable[[], bool]) -> Iterator[Iterator[Batch]]:
-        """:meth:`batches`, produced by a thread up to ``depth`` ranges ahead (``depth`` 0: no thread).
+    def ahead(
+        self, start: int, target: int, depth: int, stopped: Callable[[], bool], merge_events: int = 0
+    ) -> Iterator[Iterator[Batch]]:
+        """:meth:`batches`, produced by a thread up to ``depth`` batches ahead (``depth`` 0: no thread).
 
         Leaving the context stops the thread and discards what it read ahead; an exception of the
         thread is raised where its batch would have come.
         """
         if depth <= 0:
-            yield self.batches(start, target, stopped)
+            yield self.batches(start, target, stopped, merge_events)
             return
         items: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=depth)
         done = threading.Event()
@@ -156,7 +191,7 @@ class RangeReader:
 
         def produce() -> None:
             try:
-                for batch in self.batches(start, target, lambda: stopped() or done.is_set()):
+                for batch in self.batches(start, target, lambda: stopped() or done.is_set(), merge_events):
                     put(batch)
                 put(None)
             except BaseException as exc:  # handed to the consumer, raised there

@@ -9,6 +9,7 @@ in memory; otherwise an ``UPDATE … WHERE … IS NULL`` closes the one open row
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, Update, bindparam, update
@@ -61,6 +62,9 @@ class RowBuffer:
             self.containment_closures.append({"b_child": child_id, **closure})
 
     def flush(self, session: Session) -> None:
+        # In key order: each B-tree leaf of the primary key and of the holders index is then visited
+        # once per batch, not once per row at random (object ids are hashes).
+        self.history.sort(key=_HISTORY_KEY)
         for model, rows in (
             (t.PartnerAccountRow, self.accounts),
             (t.PartnerLocationRow, self.locations),
@@ -78,6 +82,9 @@ class RowBuffer:
         connection = session.connection()
         bulk_execute(connection, "close idx_partner_accounts", _CLOSE_ACCOUNT, self.account_closures)
         bulk_execute(connection, "close idx_containment", _CLOSE_CONTAINMENT, self.containment_closures)
+
+
+_HISTORY_KEY = itemgetter("object_id", "block_number", "log_index")
 
 
 def _closing(table: Table, key: str, key_param: str, closed: str, columns: tuple[str, ...]) -> Update:

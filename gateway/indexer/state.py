@@ -20,6 +20,7 @@ from operator import attrgetter
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Table, Update, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.indexer.bulk import bulk_execute, bulk_insert, select_by_keys
@@ -159,7 +160,13 @@ class ShipmentInfo:
 
 
 class WorkingSet:
-    """Objects and partners of one batch: loaded on demand, changed in memory, written back by :meth:`flush`."""
+    """Objects and partners of one batch: loaded on demand, changed in memory, written back by :meth:`flush`.
+
+    A working set may serve the next batch too (:meth:`begin`): after its batch committed, what it
+    holds is what the database holds, so the next batch need not load it again. That is only true
+    while nobody else writes the model; the indexer checks that (its checkpoint row) and otherwise
+    starts a new one.
+    """
 
     def __init__(self, session: Session, *, undo_from: int | None) -> None:
         self.session = session
@@ -179,6 +186,24 @@ class WorkingSet:
         self._dirty_partners: set[int] = set()
         self._shipments: dict[int, ShipmentInfo] = {}
         self._max_shipment: int | None = None
+
+    def begin(self, session: Session, *, undo_from: int | None) -> None:
+        """Starts the next batch in ``session``, keeping what was loaded: call only after the
+        previous batch's :meth:`flush` was committed, and with nobody else writing since."""
+        self.session = session
+        self.undo_from = undo_from
+        self.undo_rows = []
+        self._undo_seen = set()
+        self._new_objects = set()
+        self._dirty_objects = set()
+        self._loaded_values = {}
+        self._new_partners = set()
+        self._dirty_partners = set()
+
+    @property
+    def size(self) -> int:
+        """Objects held in memory."""
+        return len(self._objects)
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -237,16 +262,14 @@ class WorkingSet:
     # -- changing -------------------------------------------------------------------------------
 
     def add_object(self, state: ObjectState) -> None:
-        if state.object_id in self._objects or (state.object_id not in self._missing and self._exists(state)):
+        """A registered object. One the database already holds (and this set has not loaded) is not
+        looked up here but refused by the table's primary key when :meth:`flush` writes it."""
+        if state.object_id in self._objects:
             raise InconsistentEvents(f"object {state.object_id} is registered twice")
         self._missing.discard(state.object_id)
         self._cache(state)
         self._new_objects.add(state.object_id)
         self._complete_roots.add(state.object_id)  # nothing can be packed in it yet
-
-    def _exists(self, state: ObjectState) -> bool:
-        self.preload([state.object_id])
-        return state.object_id in self._objects
 
     def touch(self, state: ObjectState, block: int, at: dt.datetime) -> None:
         """Call before changing ``state`` for an event of ``block``: saves undo, marks it for writing."""
@@ -336,7 +359,10 @@ class WorkingSet:
         """Writes new and changed rows with one bulk statement each (Core executemany, no ORM units of work)."""
         connection = self.session.connection()
         objects, partners = table_of(ObjectRow), table_of(PartnerRow)
-        bulk_insert(connection, objects, [self._objects[i].row() for i in self._new_objects])
+        try:
+            bulk_insert(connection, objects, [self._objects[i].row() for i in sorted(self._new_objects)])
+        except IntegrityError as exc:
+            raise InconsistentEvents(f"an object of this batch was registered before: {exc.orig}") from exc
         self._update_objects(connection)
         bulk_insert(connection, partners, [self._partners[i].row() for i in self._new_partners])
         changed = [{"b_key": i, **self._partners[i].mutable()} for i in self._dirty_partners - self._new_partners]
@@ -348,7 +374,7 @@ class WorkingSet:
         every index on a column in the SET list, changed or not, and most events change two or three
         of the ten mutable columns (one statement per set of changed columns; there are few)."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for i in self._dirty_objects - self._new_objects:
+        for i in sorted(self._dirty_objects - self._new_objects):
             now = _OBJECT_MUTABLE(self._objects[i])
             changed = [
                 (c, v) for c, old, v in zip(ObjectState.MUTABLE, self._loaded_values[i], now, strict=True) if old != v

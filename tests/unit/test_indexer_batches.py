@@ -11,11 +11,15 @@ import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
+from gateway.indexer import state as state_module
 from gateway.indexer import tables as t
 from gateway.indexer.bulk import select_by_keys
 from gateway.indexer.compare import compare_databases
+from gateway.indexer.errors import ChainChangedDuringFetch, InconsistentEvents
 from gateway.indexer.indexer import Indexer, IndexerConfig
 from gateway.indexer.maintenance import open_database
+from gateway.indexer.reader import Batch
+from gateway.indexer.source import BlockHeader
 from tests.unit.test_indexer_support import BACKENDS, LEDGER, Databases, Ev, FakeChain, databases, oid
 
 
@@ -70,10 +74,10 @@ def busy_chain(chain: FakeChain) -> None:
 def test_a_dense_range_is_written_in_parts_that_equal_one_transaction(dbs: Databases, chain: FakeChain) -> None:
     busy_chain(chain)
     whole, parts = dbs.new("whole"), dbs.new("parts")
-    one = index(whole, chain, max_batch_events=1_000)  # the first range holds every block: one transaction
+    one = index(whole, chain, max_batch_events=1_000)  # every block in one transaction
     # Parts of whole blocks, each closed at the first block boundary at or after 4 events:
     # blocks 1-2 (3 + 9 events), 3 (6), 4-5 (3 + 3), 6 (2).
-    assert index(parts, chain, max_batch_events=4) == one + 3
+    assert index(parts, chain, max_batch_events=4, initial_range=1_000) == one + 3
     assert [str(d) for d in compare_databases(parts, whole)] == []
     with Session(parts) as session:
         cp = session.scalars(select(t.CheckpointRow)).one()
@@ -84,7 +88,8 @@ def test_a_part_never_splits_a_block(dbs: Databases, chain: FakeChain) -> None:
     busy_chain(chain)
     engine = dbs.new("live")
     one = index(dbs.new("whole"), chain, max_batch_events=1_000)
-    assert index(engine, chain, max_batch_events=1) == one + 5  # six blocks, one per part however small the target
+    # one range of six blocks, one per part however small the target
+    assert index(engine, chain, max_batch_events=1, initial_range=1_000) == one + 5
     with Session(engine) as session:
         blocks = session.scalars(select(t.BlockRow.number).order_by(t.BlockRow.number)).all()
     assert blocks == [1, 2, 3, 4, 5, 6]
@@ -155,3 +160,79 @@ def test_the_write_ahead_log_is_checkpointed_by_another_thread(tmp_path: Path, c
     engine.dispose()
     assert 0 in seen  # the batch's own commit ran without automatic checkpoints
     assert indexer._checkpointer.checkpoints >= 1 and restored == 1000
+
+
+ONE_BLOCK_READS = {"initial_range": 1, "max_range": 1}  # eth_getLogs of one block at a time
+
+
+def test_ranges_read_one_block_at_a_time_are_written_in_one_transaction(dbs: Databases, chain: FakeChain) -> None:
+    busy_chain(chain)
+    per_block, joined = dbs.new("per_block"), dbs.new("joined")
+    one = index(joined, chain, **ONE_BLOCK_READS)  # seven reads (blocks 0-6), joined up to max_batch_events
+    assert index(per_block, chain, **ONE_BLOCK_READS, max_batch_events=1) == one + 6
+    assert [str(d) for d in compare_databases(joined, per_block)] == []
+
+
+def header(number: int, parent: int) -> BlockHeader:
+    return BlockHeader(number, f"0x{number:064x}", f"0x{parent:064x}", 1_700_000_000 + number)
+
+
+def test_joined_batches_must_extend_each_other() -> None:
+    first = Batch(1, 2, 0, [], {1: header(1, 0), 2: header(2, 1)})
+    assert Batch.join([first, Batch(3, 3, 0, [], {3: header(3, 2)})]).last == 3
+    with pytest.raises(ChainChangedDuringFetch, match="block 3 does not extend block 2"):
+        Batch.join([first, Batch(3, 3, 0, [], {3: header(3, 99)})])  # read after a reorg of block 2
+    with pytest.raises(ChainChangedDuringFetch, match="block 4 does not extend block 2"):
+        Batch.join([first, Batch(4, 4, 0, [], {4: header(4, 3)})])  # a gap
+
+
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every object id the working sets look up in the database by key."""
+    keys: list[str] = []
+    original = state_module.select_by_keys
+
+    def recording(connection: Any, table: Any, columns: Any, key: str, values: Any) -> Any:
+        if key == "object_id":
+            keys.extend(values)
+        return original(connection, table, columns, key, values)
+
+    monkeypatch.setattr(state_module, "select_by_keys", recording)
+    return keys
+
+
+def test_the_next_batch_reuses_the_objects_the_last_one_held(
+    dbs: Databases, chain: FakeChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    busy_chain(chain)
+    keys = loads(monkeypatch)
+    carried, fresh = dbs.new("carried"), dbs.new("fresh")
+    index(carried, chain, **ONE_BLOCK_READS, max_batch_events=1)
+    assert keys == []  # every object was registered by this indexer, in memory since
+    index(fresh, chain, **ONE_BLOCK_READS, max_batch_events=1, carry_objects=0)
+    assert len(keys) > len(set(keys))  # without carrying, later blocks load objects again
+    assert [str(d) for d in compare_databases(carried, fresh)] == []
+
+
+def test_a_batch_written_by_another_indexer_drops_the_carried_objects(dbs: Databases, chain: FakeChain) -> None:
+    busy_chain(chain)
+    shared, alone = dbs.new("shared"), dbs.new("alone")
+    config = IndexerConfig(**ONE_BLOCK_READS, max_batch_events=1)
+    first, other = Indexer(shared, chain, LEDGER, config=config), Indexer(shared, chain, LEDGER, config=config)
+    first.sync_once(to_block=3)  # holds the pallet, case1, case2 …
+    other.sync_once(to_block=4)  # unpacks case1 from the pallet, moves it
+    first.sync_once()  # must not build on what it held at block 3
+    Indexer(alone, chain, LEDGER, config=config).sync_once()
+    assert [str(d) for d in compare_databases(shared, alone)] == []
+
+
+def test_an_object_registered_again_is_refused_in_memory_and_by_the_table(dbs: Databases, chain: FakeChain) -> None:
+    chain.mine([Ev.item("i1")])
+    chain.mine([Ev.item("i1")])
+    with pytest.raises(InconsistentEvents, match="registered twice"):
+        index(dbs.new("carried"), chain, **ONE_BLOCK_READS, max_batch_events=1)
+    engine = dbs.new("fresh")
+    with pytest.raises(InconsistentEvents, match="registered before"):
+        index(engine, chain, **ONE_BLOCK_READS, max_batch_events=1, carry_objects=0)
+    with Session(engine) as session:  # nothing of the refused batch was written
+        assert session.scalars(select(t.CheckpointRow.last_block)).one() == 2
+        assert len(session.scalars(select(t.ObjectRow.object_id)).all()) == 1

@@ -8,6 +8,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -19,6 +20,7 @@ from gateway.indexer.compare import compare_databases
 from gateway.indexer.errors import ChainChangedDuringFetch, ForeignDatabase, IndexerError, RpcError
 from gateway.indexer.indexer import Indexer, IndexerConfig
 from gateway.indexer.maintenance import rebuild
+from gateway.indexer.rows import RowBuffer
 from gateway.indexer.state import WorkingSet
 from tests.unit.test_indexer_support import (
     BACKENDS,
@@ -360,7 +362,8 @@ def test_a_failure_while_reading_ahead_stops_the_reader(dbs: Databases) -> None:
     network(chain)
     chain.mine([Ev.shipped("ghost", 1)])  # fails when applied, while the reader is ahead
     chain.mine_empty(5)
-    indexer = Indexer(dbs.new("live"), chain, LEDGER, config=IndexerConfig(initial_range=1, max_range=1))
+    one_block = IndexerConfig(initial_range=1, max_range=1, max_batch_events=1)  # a transaction per block
+    indexer = Indexer(dbs.new("live"), chain, LEDGER, config=one_block)
     with pytest.raises(IndexerError, match="never registered"):
         indexer.sync_once()
     assert indexer.checkpoint().last_block == 5
@@ -368,25 +371,33 @@ def test_a_failure_while_reading_ahead_stops_the_reader(dbs: Databases) -> None:
 
 
 def test_a_batch_frees_its_rows_before_the_collector_resumes(dbs: Databases, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The working set (every row of the batch) is gone when the collector resumes: alive then,
-    the collector's first pass would walk all of it."""
+    """The rows a batch appended are gone when the collector resumes (alive then, the collector's
+    first pass would walk all of them); only the working set carried to the next batch lives on."""
+    buffers: list[weakref.ref[RowBuffer]] = []
     sets: list[weakref.ref[WorkingSet]] = []
-    alive_at_resume: list[int] = []
-    original_init, original_paused = WorkingSet.__init__, indexer_module.gc_paused
+    alive_at_resume: list[tuple[int, int]] = []
+    original_buffer, original_set, original_paused = RowBuffer.__init__, WorkingSet.__init__, indexer_module.gc_paused
 
-    def init(self: WorkingSet, *args: object, **kwargs: object) -> None:
-        original_init(self, *args, **kwargs)  # type: ignore[arg-type]
+    def buffer_init(self: RowBuffer, *args: Any, **kwargs: Any) -> None:
+        original_buffer(self, *args, **kwargs)
+        buffers.append(weakref.ref(self))
+
+    def set_init(self: WorkingSet, *args: Any, **kwargs: Any) -> None:
+        original_set(self, *args, **kwargs)
         sets.append(weakref.ref(self))
 
     @contextlib.contextmanager
     def paused(enabled: bool = True) -> Iterator[None]:
         with original_paused(enabled):
             yield
-            alive_at_resume.append(sum(ref() is not None for ref in sets))
+            alive_at_resume.append((sum(r() is not None for r in buffers), sum(r() is not None for r in sets)))
 
-    monkeypatch.setattr(WorkingSet, "__init__", init)
+    monkeypatch.setattr(RowBuffer, "__init__", buffer_init)
+    monkeypatch.setattr(WorkingSet, "__init__", set_init)
     monkeypatch.setattr(indexer_module, "gc_paused", paused)
     chain = FakeChain()
     network(chain)
-    Indexer(dbs.new("gc"), chain, LEDGER, config=IndexerConfig(initial_range=1)).sync_once()
-    assert len(sets) >= 2 and alive_at_resume == [0] * len(sets)
+    one_block = IndexerConfig(initial_range=1, max_range=1, max_batch_events=1)
+    Indexer(dbs.new("gc"), chain, LEDGER, config=one_block).sync_once()
+    assert len(buffers) >= 2 and alive_at_resume == [(0, 1)] * len(buffers)
+    assert len(sets) == 1  # one working set served every batch
