@@ -39,7 +39,16 @@ from gateway.core.services import Services
 from gateway.demo import seed_demo
 from gateway.main import create_app
 
-__all__ = ["ensure_admin_key", "ensure_deployed", "listening_socket", "local_settings", "main", "running_node", "serve"]
+__all__ = [
+    "ensure_admin_key",
+    "ensure_deployed",
+    "listening_socket",
+    "local_settings",
+    "main",
+    "prepare_to_serve",
+    "running_node",
+    "serve",
+]
 
 
 @contextlib.contextmanager
@@ -143,7 +152,7 @@ def _uvicorn(app: FastAPI) -> uvicorn.Server:
     return uvicorn.Server(server_config(app, log_level="warning", access_log=False))
 
 
-def _prepare_to_serve() -> None:
+def prepare_to_serve() -> None:
     """Tunes the interpreter of a process about to serve HTTP (not :func:`create_app`'s job: tests
     build many apps in one process).
 
@@ -166,7 +175,7 @@ def _replica(settings: Settings, rpc_url: str) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app = create_app(http_settings(settings), rpc_url=rpc_url)
-    _prepare_to_serve()
+    prepare_to_serve()
     # Bound once ready to serve: the kernel hands new connections to every bound socket, and
     # those given to a replica still starting (seconds) would wait for it.
     sock = listening_socket(settings.gateway_host, settings.gateway_port)
@@ -238,7 +247,7 @@ def serve(app: FastAPI, settings: Settings, rpc_url: str) -> None:
     # D25: not threads of a process serving HTTP; and not threads of one process either (D29)
     specs += [(name, run_background, (part, rpc_url)) for name, part in background_parts(settings)]
     children = _Children(specs)
-    _prepare_to_serve()
+    prepare_to_serve()
     try:
         _uvicorn(app).run(sockets=[sock])
     finally:

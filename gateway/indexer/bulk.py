@@ -108,9 +108,10 @@ def key_set(dialect: Dialect, values: Iterable[str], param: str = "keys") -> tup
     and bind, no chunks) and the planner drives the lookups from the keys through the indexes; with
     an ``IN`` list SQLite's statistics (after ``ANALYZE``) can make it scan a whole table instead.
     """
+    keys = sorted(values)  # in index order: each B-tree page is then visited once, not once per key
     if dialect.name == "postgresql":
-        return f"unnest(CAST(:{param} AS text[])) AS f(value)", list(values)
-    return f"json_each(:{param}) AS f", json.dumps(list(values))
+        return f"unnest(CAST(:{param} AS text[])) AS f(value)", keys
+    return f"json_each(:{param}) AS f", json.dumps(keys)
 
 
 @dataclass(frozen=True)
