@@ -452,11 +452,22 @@ class PackBlockstore:
                 if stat.st_size > _round_up(end):
                     os.ftruncate(fd, end)  # a crashed writer's unindexed tail (zero padding alone stays)
                 return _Lease(path, name, fd, end, created=False, direct=self.direct_io, background=background)
-            name = f"{time.time_ns():016x}-{secrets.token_hex(4)}{_SUFFIX}"
-            path = f"{self._packs}/{name}"
-            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            return _Lease(path, name, fd, 0, created=True, direct=self.direct_io, background=background)
+            while True:
+                name = f"{time.time_ns():016x}-{secrets.token_hex(4)}{_SUFFIX}"
+                path = f"{self._packs}/{name}"
+                fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+                try:
+                    # Between the create and this lock another writer may have found the empty
+                    # pack and leased it: while it holds it, ours is another new one; if it has
+                    # already committed, we append after what it wrote (not at 0, over it).
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                end = self.index.committed_end(name)
+                if os.fstat(fd).st_size > _round_up(end):
+                    os.ftruncate(fd, end)
+                return _Lease(path, name, fd, end, created=True, direct=self.direct_io, background=background)
         except OSError as exc:
             raise StorageError(f"cannot open a pack for writing in {self._packs}: {exc}") from exc
 

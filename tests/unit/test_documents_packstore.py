@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.documents import BlockNotFound, Cid, DocumentStore, IntegrityError
+from gateway.documents import BlockNotFound, Cid, DocumentStore, IntegrityError, packstore
 from gateway.documents.dagpb import decode_pbnode
 from gateway.documents.packstore import HEADER_SIZE, PackBlockstore
 from gateway.documents.store import EmbeddedDocumentStore, detect_layout
@@ -261,3 +262,29 @@ def test_add_memory_stays_flat(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert result.size == 64 << 20
     assert peak < 8 << 20, f"peak Python allocation {peak / 2**20:.1f} MiB"
+
+
+def test_a_new_pack_leased_by_another_writer_before_its_creator_locks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer finds the just-created, still unlocked pack and writes a batch to it before
+    the creator takes its lock: the creator must append after that batch, not over it."""
+    store = pack_store(tmp_path / "s", durable=False)
+    real_flock = packstore.fcntl.flock
+    armed = [True]
+
+    def flock(fd: int, operation: int) -> None:
+        is_pack = os.readlink(f"/proc/self/fd/{fd}").endswith(".pack")
+        if armed[0] and is_pack and operation & fcntl.LOCK_EX and os.fstat(fd).st_size == 0:
+            armed[0] = False  # the creator's lock: first let another writer take the pack
+            other = threading.Thread(target=lambda: results.append(store.add(b"the other writer's").cid))
+            other.start()
+            other.join()
+        real_flock(fd, operation)
+
+    results: list[Cid] = []
+    monkeypatch.setattr(packstore.fcntl, "flock", flock)
+    mine = store.add(b"the creator's").cid
+    assert not armed[0] and len(results) == 1
+    assert read_all(store, results[0]) == b"the other writer's"
+    assert read_all(store, mine) == b"the creator's"
