@@ -448,9 +448,7 @@ class PackBlockstore:
                 except BlockingIOError:
                     os.close(fd)
                     continue
-                end = self.index.committed_end(name)
-                if stat.st_size > _round_up(end):
-                    os.ftruncate(fd, end)  # a crashed writer's unindexed tail (zero padding alone stays)
+                end = self._indexed_end(fd, name, stat.st_size)
                 return _Lease(path, name, fd, end, created=False, direct=self.direct_io, background=background)
             while True:
                 name = f"{time.time_ns():016x}-{secrets.token_hex(4)}{_SUFFIX}"
@@ -464,12 +462,18 @@ class PackBlockstore:
                 except BlockingIOError:
                     os.close(fd)
                     continue
-                end = self.index.committed_end(name)
-                if os.fstat(fd).st_size > _round_up(end):
-                    os.ftruncate(fd, end)
+                end = self._indexed_end(fd, name, os.fstat(fd).st_size)
                 return _Lease(path, name, fd, end, created=True, direct=self.direct_io, background=background)
         except OSError as exc:
             raise StorageError(f"cannot open a pack for writing in {self._packs}: {exc}") from exc
+
+    def _indexed_end(self, fd: int, name: str, size: int) -> int:
+        """Where the leased pack ``name`` (open as ``fd``, ``size`` bytes) is appended to: after its
+        last indexed block, with a crashed writer's unindexed tail cut off (zero padding alone stays)."""
+        end = self.index.committed_end(name)
+        if size > _round_up(end):
+            os.ftruncate(fd, end)
+        return end
 
     def _sync_dir(self) -> None:
         fd = os.open(self._packs, os.O_RDONLY | os.O_DIRECTORY)

@@ -145,6 +145,14 @@ def gc_paused(enabled: bool = True) -> Iterator[None]:
         gc.enable()
 
 
+_Mark = tuple[int, str | None, dt.datetime]  # a checkpoint row's block, hash and time
+_Carried = tuple[WorkingSet, _Mark]
+
+
+def _mark(cp: t.CheckpointRow) -> _Mark:
+    return cp.last_block, cp.last_block_hash, cp.updated_at
+
+
 def _event_name(event: LedgerEvent) -> str:
     return event.name if isinstance(event, GenericEvent) else type(event).event_name
 
@@ -177,9 +185,7 @@ class Indexer:
         self._stop = threading.Event()
         self._checkpointer = WalCheckpointer(engine)
         # the working set of the last committed batch, and the checkpoint (block, hash, time) it wrote
-        self._carried: WorkingSet | None = None
-        self._carried_mark: tuple[int, str | None, dt.datetime] | None = None
-        self._written: tuple[WorkingSet, tuple[int, str | None, dt.datetime]] | None = None
+        self._carried: _Carried | None = None
         self._ensure_checkpoint()
 
     # -- setup ----------------------------------------------------------------------------------
@@ -312,7 +318,7 @@ class Indexer:
     def rollback(self, fork_block: int) -> str:
         """Removes everything derived from blocks after ``fork_block``; returns the path taken."""
         self.reader.forget_after(fork_block)
-        self._drop_carried()
+        self._carried = None
         with Session(self.engine) as session, session.begin():
             cp = session.scalars(select(t.CheckpointRow).where(self._key()).with_for_update()).one()
             path = rollback_to(session, fork_block, cp.undo_floor)
@@ -346,45 +352,40 @@ class Indexer:
         """Writes one batch and the checkpoint in one transaction; returns the number of new events."""
         times = {n: dt.datetime.fromtimestamp(h.timestamp, dt.UTC) for n, h in batch.headers.items()}
         sqlite = self.engine.dialect.name == "sqlite"
-        self._written = None
         try:
             with gc_paused(self.config.pause_gc), self.engine.connect() as connection:
                 # SQLite: a batch inserts into indexes keyed by hashes, all over the B-trees, so a larger
                 # page cache than SQLite's 2 MiB; and the log is checkpointed by another thread.
                 pragmas = batch_pragmas(connection, _SQLITE_CACHE_KIB) if sqlite else contextlib.nullcontext()
                 with pragmas, Session(bind=connection) as session, session.begin():
-                    count = self._write(session, batch, times, undo_from)
+                    count, written = self._write(session, batch, times, undo_from)
         except BaseException:
-            self._drop_carried()  # it may hold changes the database does not
+            self._carried = None  # it may hold changes the database does not
             raise
-        if self._written is not None and self._written[0].size <= self.config.carry_objects:
-            self._carried, self._carried_mark = self._written
-        self._written = None
+        self._carried = written if written[0].size <= self.config.carry_objects else None
         if sqlite:
             self._checkpointer.wake()
         return count
 
-    def _drop_carried(self) -> None:
-        self._carried = self._carried_mark = self._written = None
-
     def _working_set(self, session: Session, cp: t.CheckpointRow, undo_from: int) -> WorkingSet:
         """The previous batch's working set if it was committed and the checkpoint is still the one
         it wrote (nobody else has written the model since), else a new one."""
-        ws, mark = self._carried, self._carried_mark
-        self._carried = self._carried_mark = None  # in use: a failure must not leave it behind
-        if ws is not None and mark == (cp.last_block, cp.last_block_hash, cp.updated_at):
-            ws.begin(session, undo_from=undo_from)
-            return ws
+        carried, self._carried = self._carried, None  # in use: a failure must not leave it behind
+        if carried is not None and carried[1] == _mark(cp):
+            carried[0].begin(session, undo_from=undo_from)
+            return carried[0]
         return WorkingSet(session, undo_from=undo_from)
 
-    def _write(self, session: Session, batch: Batch, times: dict[int, dt.datetime], undo_from: int) -> int:
-        """The batch and the checkpoint, in ``session``'s transaction; returns the number of new events."""
+    def _write(
+        self, session: Session, batch: Batch, times: dict[int, dt.datetime], undo_from: int
+    ) -> tuple[int, _Carried]:
+        """The batch and the checkpoint, in ``session``'s transaction; returns the number of new
+        events, and the working set with the checkpoint it wrote."""
         first, last, headers = batch.first, batch.last, batch.headers
         cp = session.scalars(select(t.CheckpointRow).where(self._key()).with_for_update()).one()
         if first > cp.last_block + 1:
             raise IndexerError(f"range {first}-{last} would leave blocks {cp.last_block + 1}-{first - 1} unindexed")
-        parent_hash = headers[first].parent_hash if batch.parent_hash is None else batch.parent_hash
-        extends = first != cp.last_block + 1 or cp.last_block_hash in (None, parent_hash)
+        extends = first != cp.last_block + 1 or cp.last_block_hash in (None, batch.first_parent_hash)
         if not extends:  # the chain changed below this range since the last batch
             raise ChainChangedDuringFetch(f"block {first} does not extend the indexed block {cp.last_block}")
         self._check_stored_hashes(session, first, last, headers)
@@ -398,8 +399,7 @@ class Indexer:
         if last >= cp.last_block:
             cp.last_block, cp.last_block_hash = last, headers[last].hash
         cp.updated_at = dt.datetime.now(dt.UTC)
-        self._written = (ws, (cp.last_block, cp.last_block_hash, cp.updated_at))
-        return count
+        return count, (ws, _mark(cp))
 
     def _project(self, session: Session, batch: Batch, times: dict[int, dt.datetime], ws: WorkingSet) -> int:
         """Applies the batch's new events to the model through ``ws``, stores them raw with their

@@ -43,6 +43,11 @@ class Batch:
     headers: dict[int, BlockHeader]
     parent_hash: str | None = None  # the hash block ``first - 1`` had in the same read (a part of a range)
 
+    @property
+    def first_parent_hash(self) -> str:
+        """The hash block ``first - 1`` had when this batch was read."""
+        return self.headers[self.first].parent_hash if self.parent_hash is None else self.parent_hash
+
     @staticmethod
     def join(batches: Sequence[Batch]) -> Batch:
         """Consecutive batches as one; each must extend the one before (its first block's parent is
@@ -52,8 +57,7 @@ class Batch:
             return head
         headers = dict(head.headers)
         for before, after in itertools.pairwise(batches):
-            parent = after.headers[after.first].parent_hash if after.parent_hash is None else after.parent_hash
-            if after.first != before.last + 1 or parent != before.headers[before.last].hash:
+            if after.first != before.last + 1 or after.first_parent_hash != before.headers[before.last].hash:
                 raise ChainChangedDuringFetch(f"block {after.first} does not extend block {before.last} read before")
             headers.update(after.headers)
         events = [e for b in batches for e in b.events]

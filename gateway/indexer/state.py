@@ -169,36 +169,28 @@ class WorkingSet:
     """
 
     def __init__(self, session: Session, *, undo_from: int | None) -> None:
-        self.session = session
-        self.undo_from = undo_from  # record undo entries for blocks >= this (None: never)
-        self.undo_rows: list[dict[str, Any]] = []
-        self._undo_seen: set[tuple[str, str, int]] = set()
         self._objects: dict[str, ObjectState] = {}
         self._missing: set[str] = set()
-        self._new_objects: set[str] = set()
-        self._dirty_objects: set[str] = set()
-        self._loaded_values: dict[str, tuple[Any, ...]] = {}  # mutable values of a dirty object before the batch
         self._by_root: dict[str, set[str]] = {}
         self._children: dict[str, set[str]] = {}  # parent_id -> the loaded objects packed directly in it
         self._complete_roots: set[str] = set()
         self._partners: dict[int, PartnerState] = {}
-        self._new_partners: set[int] = set()
-        self._dirty_partners: set[int] = set()
         self._shipments: dict[int, ShipmentInfo] = {}
         self._max_shipment: int | None = None
+        self.begin(session, undo_from=undo_from)
 
     def begin(self, session: Session, *, undo_from: int | None) -> None:
-        """Starts the next batch in ``session``, keeping what was loaded: call only after the
-        previous batch's :meth:`flush` was committed, and with nobody else writing since."""
+        """Starts a batch in ``session``, keeping what was loaded: for a later batch, call it only
+        after the previous batch's :meth:`flush` was committed, and with nobody else writing since."""
         self.session = session
-        self.undo_from = undo_from
-        self.undo_rows = []
-        self._undo_seen = set()
-        self._new_objects = set()
-        self._dirty_objects = set()
-        self._loaded_values = {}
-        self._new_partners = set()
-        self._dirty_partners = set()
+        self.undo_from = undo_from  # record undo entries for blocks >= this (None: never)
+        self.undo_rows: list[dict[str, Any]] = []
+        self._undo_seen: set[tuple[str, str, int]] = set()
+        self._new_objects: set[str] = set()
+        self._dirty_objects: set[str] = set()
+        self._loaded_values: dict[str, tuple[Any, ...]] = {}  # mutable values of a dirty object before the batch
+        self._new_partners: set[int] = set()
+        self._dirty_partners: set[int] = set()
 
     @property
     def size(self) -> int:
